@@ -1,0 +1,180 @@
+"""Rules that span fields: kinds, dependencies, volumes, host ports, aliases, model folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ops import paths, services
+from ops.profiles.errors import Problem, did_you_mean
+from ops.profiles.schema import Profile
+from ops.profiles.yamlmap import Loc, Located, dotted
+
+BUNDLED_PREFIX = "bundled:"
+
+
+def check(profile: Profile, path: Path, located: Located) -> list[Problem]:
+    """Every cross-field problem in ``profile``, in file order."""
+    problems: list[Problem] = []
+
+    def add(loc: Loc, message: str, hint: str) -> None:
+        problems.append(Problem(path, located.line_of(loc), dotted(loc), message, hint))
+
+    _kinds(profile, add)
+    _dependencies(profile, add)
+    _volumes(profile, add)
+    _ports(profile, add)
+    _aliases(profile, add)
+    _model_folders(profile, path.parent, add)
+    return sorted(problems, key=lambda p: p.line or 0)
+
+
+def model_dir(spec_path: str, profile_dir: Path) -> Path:
+    """The folder a model's ``path:`` names: ``bundled:NAME``, ``~/x``, absolute, or relative to the profile."""
+    if spec_path.startswith(BUNDLED_PREFIX):
+        return paths.bundled_model(spec_path[len(BUNDLED_PREFIX) :])
+    folder = Path(spec_path).expanduser()
+    return folder if folder.is_absolute() else (profile_dir / folder).resolve()
+
+
+def _kinds(profile: Profile, add) -> None:
+    valid = services.names()
+    for name, service in profile.services.items():
+        if service.kind not in valid:
+            add(
+                ("services", name, "kind"),
+                f"unknown service kind {service.kind!r}{did_you_mean(service.kind, valid)}",
+                f"valid kinds: {', '.join(valid)}",
+            )
+        elif services.get(service.kind).needs_image and not service.image:
+            add(
+                ("services", name, "kind"),
+                f"kind {service.kind!r} has no default image",
+                "add `image: NAME:TAG` to the service",
+            )
+
+
+def _dependencies(profile: Profile, add) -> None:
+    known = list(profile.services)
+    for name, service in profile.services.items():
+        for i, target in enumerate(service.depends_on):
+            if target not in profile.services:
+                add(
+                    ("services", name, "depends_on", i),
+                    f"unknown service {target!r}{did_you_mean(target, known)}",
+                    f"services in this profile: {', '.join(known) or 'none'}",
+                )
+    cycle = _find_cycle({n: [d for d in s.depends_on if d in profile.services] for n, s in profile.services.items()})
+    if cycle:
+        add(
+            ("services", cycle[0], "depends_on"),
+            f"dependency cycle: {' -> '.join(cycle)}",
+            "remove one of these depends_on entries; services must start in some order",
+        )
+
+
+def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
+    """One cycle in ``graph`` as ``[a, b, ..., a]``, or ``None``."""
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in graph.get(node, []):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt) :] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in graph:
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def _volumes(profile: Profile, add) -> None:
+    declared = list(profile.volumes)
+    for name, service in profile.services.items():
+        targets: dict[str, int] = {}
+        for i, mount in enumerate(service.volumes):
+            if not mount.is_bind and mount.source not in profile.volumes:
+                add(
+                    ("services", name, "volumes", i),
+                    f"volume {mount.source!r} is not declared{did_you_mean(mount.source, declared)}",
+                    f"declare it under the top-level `volumes:` (e.g. `volumes: {{{mount.source}: {{}}}}`)",
+                )
+            if mount.target in targets:
+                add(
+                    ("services", name, "volumes", i),
+                    f"{mount.target} is mounted twice (also volumes[{targets[mount.target]}])",
+                    "mount each container path once",
+                )
+            targets[mount.target] = i
+
+
+def _overlaps(ip_a: str, ip_b: str) -> bool:
+    return ip_a == ip_b or "0.0.0.0" in (ip_a, ip_b)
+
+
+def _ports(profile: Profile, add) -> None:
+    gateway_port = profile.gateway.port
+    seen: list[tuple[str, int, str, Loc]] = []
+    for name, service in profile.services.items():
+        for i, port in enumerate(service.ports or ()):
+            loc: Loc = ("services", name, "ports", i)
+            if port.host_port == gateway_port and port.protocol == "tcp":
+                add(loc, f"host port {port.host_port} is the gateway's port", "pick another host port, or move `gateway.port`")
+                continue
+            for ip, number, proto, other in seen:
+                if number == port.host_port and proto == port.protocol and _overlaps(ip, port.host_ip):
+                    add(
+                        loc,
+                        f"host port {port.host_port} is already used by {dotted(other)}",
+                        "give each published port its own host port",
+                    )
+                    break
+            seen.append((port.host_ip, port.host_port, port.protocol, loc))
+
+
+def _aliases(profile: Profile, add) -> None:
+    models = list(profile.models)
+    for alias, target in profile.gateway.aliases.items():
+        if target not in profile.models:
+            add(
+                ("gateway", "aliases", alias),
+                f"alias {alias!r} points at unknown model {target!r}{did_you_mean(target, models)}",
+                f"models in this profile: {', '.join(models)}",
+            )
+        elif alias in profile.models and alias != target:
+            add(("gateway", "aliases", alias), f"alias {alias!r} hides the model of the same name", "rename the alias")
+
+
+def _model_folders(profile: Profile, profile_dir: Path, add) -> None:
+    for name, spec in profile.models.items():
+        if spec.path is None:
+            continue
+        loc: Loc = ("models", name, "path")
+        if spec.path.startswith(BUNDLED_PREFIX) and not model_dir(spec.path, profile_dir).is_dir():
+            bundled = paths.bundled_model_names()
+            wanted = spec.path[len(BUNDLED_PREFIX) :]
+            add(
+                loc,
+                f"no bundled model {wanted!r}{did_you_mean(wanted, bundled)}",
+                f"bundled models: {', '.join(BUNDLED_PREFIX + b for b in bundled) or 'none'}",
+            )
+            continue
+        folder = model_dir(spec.path, profile_dir)
+        if not folder.exists():
+            add(loc, f"model folder {folder} does not exist", "fix the path (relative paths start at the profile's folder)")
+        elif not folder.is_dir():
+            add(loc, f"{folder} is a file, not a model folder", "point `path:` at the folder that holds genai_config.json")
+        elif not (folder / "genai_config.json").is_file():
+            add(
+                loc,
+                f"model folder {folder} has no genai_config.json",
+                "point it at an ONNX Runtime GenAI model folder (made by onnxruntime_genai.models.builder), "
+                "e.g. bundled:tiny-fp32",
+            )

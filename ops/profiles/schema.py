@@ -1,0 +1,225 @@
+"""The profile schema: frozen, typed objects that reject unknown keys.
+
+Profiles are parsed once, at the edge (see ``loader.py``); the rest of ``ops`` only
+ever sees these objects. Field-level rules live here; rules that span fields (ports
+used twice, dependency cycles, model folders) live in ``checks.py``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+#: In ``gateway.bind``: the stack network's gateway address, so containers reach the host.
+STACK_GATEWAY = "stack-gateway"
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+_PORT = re.compile(r"^(?:(?P<ip>\d{1,3}(?:\.\d{1,3}){3}|localhost):)?(?P<host>\d+):(?P<container>\d+)(?:/(?P<proto>tcp|udp))?$")
+
+
+class Strict(BaseModel):
+    """Base for every profile object: unknown keys are errors, objects are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+@dataclass(frozen=True)
+class PortMapping:
+    """One published port: ``[HOST_IP:]HOST_PORT:CONTAINER_PORT[/PROTO]``."""
+
+    host_ip: str
+    host_port: int
+    container_port: int
+    protocol: str = "tcp"
+
+    def __str__(self) -> str:
+        return f"{self.host_ip}:{self.host_port}:{self.container_port}/{self.protocol}"
+
+
+@dataclass(frozen=True)
+class VolumeMount:
+    """A named volume or host folder mounted at an absolute path in the container."""
+
+    source: str
+    target: str
+    read_only: bool = False
+
+    @property
+    def is_bind(self) -> bool:
+        """A host folder (``/abs`` or ``./rel``) rather than a named volume."""
+        return self.source.startswith(("/", ".", "~"))
+
+
+def _port(value: object) -> object:
+    if isinstance(value, PortMapping):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        raise ValueError(f'expected "HOST:CONTAINER" (e.g. "3000:8080"), got {value}')
+    if not isinstance(value, str):
+        return value  # let pydantic report the type
+    match = _PORT.match(value.strip())
+    if not match:
+        raise ValueError(f'expected "[HOST_IP:]HOST_PORT:CONTAINER_PORT" (e.g. "3000:8080"), got "{value}"')
+    ip = match["ip"] or "127.0.0.1"
+    if ip == "localhost":
+        ip = "127.0.0.1"
+    try:
+        ipaddress.IPv4Address(ip)
+    except ValueError:
+        raise ValueError(f'"{ip}" in "{value}" is not an IPv4 address') from None
+    host, container = int(match["host"]), int(match["container"])
+    for port in (host, container):
+        if not 1 <= port <= 65535:
+            raise ValueError(f'port {port} in "{value}" is outside 1-65535')
+    return PortMapping(ip, host, container, match["proto"] or "tcp")
+
+
+def _volume(value: object) -> object:
+    if isinstance(value, VolumeMount) or not isinstance(value, str):
+        return value
+    parts = value.split(":")
+    if len(parts) not in (2, 3) or not all(parts[:2]):
+        raise ValueError(f'expected "SOURCE:/container/path[:ro]", got "{value}"')
+    source, target = parts[0], parts[1]
+    mode = parts[2] if len(parts) == 3 else "rw"
+    if mode not in ("ro", "rw"):
+        raise ValueError(f'mode must be "ro" or "rw", got "{mode}" in "{value}"')
+    if not target.startswith("/"):
+        raise ValueError(f'the container path must be absolute, got "{target}" in "{value}"')
+    return VolumeMount(source, target, mode == "ro")
+
+
+Port = Annotated[PortMapping, BeforeValidator(_port)]
+Mount = Annotated[VolumeMount, BeforeValidator(_volume)]
+EnvValue = str | int | float | bool
+
+
+class ModelSpec(Strict):
+    """A model the stack serves: a Foundry catalog alias, or a local ONNX Runtime GenAI folder."""
+
+    catalog: str | None = Field(None, description="Foundry Local catalog alias, e.g. phi-4-mini")
+    path: str | None = Field(None, description="ONNX Runtime GenAI folder; `bundled:NAME` for a shipped model")
+    task: Literal["chat", "embeddings"] = "chat"
+    device: Literal["auto", "cpu", "gpu"] = "auto"
+    context: int | None = Field(None, gt=0, description="context length; read from genai_config.json if unset")
+    optional: bool = Field(False, description="when it cannot be had (catalog offline), skip it with a notice")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ModelSpec:
+        if (self.catalog is None) == (self.path is None):
+            raise ValueError("give exactly one of `catalog:` (a Foundry alias) or `path:` (a local model folder)")
+        return self
+
+    @property
+    def source(self) -> str:
+        """``catalog`` or ``local``."""
+        return "catalog" if self.catalog else "local"
+
+
+class GatewaySpec(Strict):
+    """The OpenAI-compatible front door on the host."""
+
+    port: int = Field(8000, ge=1, le=65535)
+    bind: tuple[str, ...] = ("127.0.0.1", STACK_GATEWAY)
+    default_max_tokens: int = Field(300, gt=0)
+    max_body_bytes: int = Field(4 * 1024 * 1024, gt=0)
+    aliases: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("bind")
+    @classmethod
+    def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError(f'list at least one address, e.g. ["127.0.0.1", "{STACK_GATEWAY}"]')
+        for address in value:
+            if address == STACK_GATEWAY:
+                continue
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ValueError(f'"{address}" is not an IP address or "{STACK_GATEWAY}"') from None
+        return value
+
+
+class HealthSpec(Strict):
+    """How to tell a service is ready: an HTTP path (status, body) or a TCP connect."""
+
+    http: str | None = Field(None, description="path probed over HTTP, e.g. /health")
+    tcp: bool = False
+    port: int | None = Field(None, ge=1, le=65535, description="container port; default: the first published")
+    status: int = Field(200, ge=100, le=599)
+    body: str | None = Field(None, description="text the response body must contain")
+    timeout: float = Field(300, gt=0, description="seconds before `ops up` gives up")
+    interval: float = Field(1.0, gt=0)
+
+    @field_validator("http")
+    @classmethod
+    def _path(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("/"):
+            raise ValueError(f'expected a path starting with "/", got "{value}"')
+        return value
+
+
+class BuildSpec(Strict):
+    """How to build the image when it cannot (or should not) be pulled."""
+
+    context: str | None = Field(None, description="folder with the Dockerfile; default stacks/<kind>")
+    dockerfile: str = "Dockerfile"
+    args: dict[str, str] = Field(default_factory=dict)
+    ca_bundle: str | None = Field(None, description="extra CA bundle for networks that intercept TLS")
+
+
+class ServiceSpec(Strict):
+    """One container of the stack."""
+
+    kind: str
+    image: str | None = None
+    build: BuildSpec | None = None
+    image_policy: Literal["pull", "build", "pull-or-build"] = "pull-or-build"
+    ports: tuple[Port, ...] | None = None
+    volumes: tuple[Mount, ...] = ()
+    environment: dict[str, EnvValue] = Field(default_factory=dict)
+    health: HealthSpec | None = None
+    depends_on: tuple[str, ...] = ()
+    enabled: bool = True
+
+
+class VolumeSpec(Strict):
+    """A named Docker volume the stack owns."""
+
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class Profile(Strict):
+    """A whole stack: models on the host, the gateway, services and their volumes."""
+
+    name: str | None = Field(None, description="stack name; default: the file name without .yaml")
+    description: str = ""
+    models: dict[str, ModelSpec]
+    gateway: GatewaySpec = GatewaySpec()
+    services: dict[str, ServiceSpec] = Field(default_factory=dict)
+    volumes: dict[str, VolumeSpec | None] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _stack_name(cls, value: str | None) -> str | None:
+        if value is not None and not _NAME.match(value):
+            raise ValueError(f'"{value}" is not a valid stack name (lower-case letters, digits, "-", "_", ".")')
+        return value
+
+    @field_validator("models")
+    @classmethod
+    def _some_models(cls, value: dict[str, ModelSpec]) -> dict[str, ModelSpec]:
+        if not value:
+            raise ValueError("list at least one model")
+        return value
+
+    @field_validator("services")
+    @classmethod
+    def _service_names(cls, value: dict[str, ServiceSpec]) -> dict[str, ServiceSpec]:
+        for name in value:
+            if not _NAME.match(name):
+                raise ValueError(f'"{name}" is not a valid service name (lower-case letters, digits, "-", "_", ".")')
+        return value
