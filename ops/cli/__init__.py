@@ -11,7 +11,6 @@ from __future__ import annotations
 import sys
 import traceback
 
-import click
 import typer
 
 from ops import __version__
@@ -58,17 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     except OpsError as exc:
         output.error(exc)
         code = int(exc.exit_code)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         code = exc.exit_code
-    except click.exceptions.Abort:
+    except (typer.Abort, KeyboardInterrupt):
         output.err.print("interrupted")
         code = ExitCode.INTERRUPTED
-    except KeyboardInterrupt:
-        output.err.print("interrupted")
-        code = ExitCode.INTERRUPTED
-    except click.ClickException as exc:
+    except typer.TyperException as exc:  # typer's own usage errors (unknown command, bad option)
         exc.show()
-        code = ExitCode.USAGE if exc.exit_code == 2 else exc.exit_code
+        code = getattr(exc, "exit_code", ExitCode.USAGE)
     except Exception:  # the one catch-all: the user gets a path, not a traceback
         code = _crash()
     if argv is None:

@@ -1,0 +1,100 @@
+"""The CLI's contract: exit codes, key output lines, settings."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import ops
+from ops import settings
+from ops.cli import main
+from ops.models import catalog
+
+
+def run(capsys, *args):
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_version(capsys):
+    code, out, _ = run(capsys, "--version")
+    assert code == 0 and out.strip() == f"ops {ops.__version__}"
+
+
+def test_unknown_command_is_usage_error(capsys):
+    code, _, err = run(capsys, "frobnicate")
+    assert code == 2 and "No such command" in err
+
+
+def test_profiles_lists_shipped(capsys):
+    code, out, _ = run(capsys, "profiles", "--json")
+    assert code == 0
+    names = [p["name"] for p in json.loads(out)]
+    assert {"workshop", "offline"} <= set(names)
+
+
+def test_profile_path_setting_comes_first(tmp_path, capsys, monkeypatch):
+    (tmp_path / "workshop.yaml").write_text("name: mine\nmodels: {m: {catalog: phi-4-mini}}\n")
+    monkeypatch.setenv(settings.OPS_PROFILE_PATH, str(tmp_path))
+    code, out, _ = run(capsys, "validate", "--json", "workshop")
+    assert code == 0 and json.loads(out)["stack"] == "mine"
+
+
+def test_shipped_profiles_are_valid(capsys):
+    for name in ("workshop", "offline"):
+        code, out, err = run(capsys, "validate", "--json", name)
+        assert code == 0, err
+        data = json.loads(out)
+        assert data["stack"] == name
+
+
+def test_offline_profile_has_two_local_models(capsys):
+    _, out, _ = run(capsys, "validate", "--json", "offline")
+    models = json.loads(out)["models"]
+    assert len([m for m in models.values() if m["path"]]) >= 2
+    assert all(m["catalog"] is None for m in models.values())
+
+
+def test_up_skips_unreachable_catalog_model_and_says_why(capsys, monkeypatch):
+    monkeypatch.setattr(catalog, "CATALOG_URL", "https://catalog.invalid/models")
+    monkeypatch.setattr(
+        "ops.stack.check_catalog", lambda timeout: catalog.check_catalog(timeout, "https://catalog.invalid/x")
+    )
+    code, out, err = run(capsys, "up", "workshop")
+    assert "model phi-4-mini: skipped: the Foundry catalog cannot be reached" in err
+    assert "model tiny: local" in out
+    # The rest of the stack is not built yet: the command says so and fails rather than pretending.
+    assert "not built yet" in err and code == 1
+
+
+def test_required_catalog_model_offline_is_model_error(tmp_path, capsys, monkeypatch):
+    path = tmp_path / "p.yaml"
+    path.write_text("models: {big: {catalog: phi-4-mini}}\n")
+    monkeypatch.setattr(
+        "ops.stack.check_catalog", lambda timeout: catalog.check_catalog(timeout, "https://catalog.invalid/x")
+    )
+    code, _, err = run(capsys, "up", str(path))
+    assert code == 4
+    assert "model 'big' needs the Foundry catalog" in err and "optional: true" in err
+
+
+def test_catalog_check_is_bounded():
+    import time
+
+    # 10.255.255.1 is not routed here: packets vanish, which is the case that hangs the SDK.
+    start = time.monotonic()
+    result = catalog.check_catalog(0.5, "https://10.255.255.1/models")
+    assert not result.reachable and time.monotonic() - start < 3
+
+
+@pytest.mark.parametrize("raw,expected", [("", 3.0), ("7", 7.0), ("junk", 3.0)])
+def test_catalog_timeout_setting(raw, expected):
+    assert settings.Settings.from_env({"OPS_CATALOG_TIMEOUT": raw}).catalog_timeout == expected
+
+
+def test_home_follows_xdg(tmp_path):
+    s = settings.Settings.from_env({"XDG_STATE_HOME": str(tmp_path)})
+    assert s.home == tmp_path / "ops"
+    assert settings.Settings.from_env({"OPS_HOME": "/x/y"}).home.as_posix() == "/x/y"
