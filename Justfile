@@ -1,0 +1,51 @@
+# Recipes for people and CI. `just` itself comes from PyPI: pip install rust-just
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+venv := ".venv"
+bin := venv + "/bin"
+
+# List the recipes
+default:
+    @just --list
+
+# Create .venv and install ops with its development tools (idempotent)
+setup:
+    test -x {{bin}}/python || python3 -m venv {{venv}}
+    {{bin}}/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+
+# Make sure a Docker engine answers (as root, installs Debian's docker.io and starts dockerd if none does)
+docker:
+    bash .ci/ensure-docker
+
+# Bring a stack up (default: the workshop)
+up profile="workshop": setup docker
+    {{bin}}/ops up {{profile}}
+
+# Take a stack down, keeping its data volumes
+down profile="workshop": setup
+    {{bin}}/ops down {{profile}}
+
+# Find what is wrong with a stack and say how to fix it
+doctor profile="workshop": setup
+    {{bin}}/ops doctor {{profile}}
+
+# Run the whole test suite (unit, integration, e2e); extra arguments go to pytest
+test *args: setup docker
+    {{bin}}/pytest {{args}}
+
+# Only the fast tier: no Docker, no network
+test-unit *args: setup
+    {{bin}}/pytest -m unit {{args}}
+
+# Lint and format check
+lint: setup
+    {{bin}}/ruff check ops tests
+    {{bin}}/ruff format --check ops tests
+
+# Benchmarks: print figures (never asserted in tests)
+bench profile="offline": setup
+    {{bin}}/ops bench {{profile}}
+
+# Re-create a bundled model (default: the committed tiny fp32 one); see ops/models/bundled/README.md
+tiny-model *args: setup
+    {{bin}}/python -m ops.models.tinymodel.make {{args}}

@@ -1,0 +1,242 @@
+"""The gateway's HTTP application (Starlette), proxying to upstreams with httpx."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.background import BackgroundTask
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route as HttpRoute
+
+from ops.gateway.table import ModelState, ModelTable, Route
+from ops.secrets import Secret
+
+#: Called by the admin routes to load or unload a model in the host; returns when done.
+Control = Callable[[str, str], Awaitable[None]]
+
+
+class GatewayError(Exception):
+    """An error answered to the client in OpenAI's JSON shape."""
+
+    def __init__(self, status: int, message: str, kind: str = "invalid_request_error", code: str | None = None):
+        super().__init__(message)
+        self.status, self.message, self.kind, self.code = status, message, kind, code
+
+
+def error_response(status: int, message: str, kind: str = "invalid_request_error", code: str | None = None) -> JSONResponse:
+    """``{"error": {"message", "type", "param", "code"}}`` with ``status``."""
+    body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
+    return JSONResponse(body, status_code=status)
+
+
+@dataclass
+class GatewayConfig:
+    """What the gateway needs besides its model table."""
+
+    stack: str
+    key: Secret
+    default_max_tokens: int = 300
+    max_body_bytes: int = 4 * 1024 * 1024
+    started: float = field(default_factory=time.time)
+    upstream_timeout: float = 600.0
+
+
+def create_app(table: ModelTable, config: GatewayConfig, control: Control | None = None) -> Starlette:
+    """The gateway application for ``table``; ``control`` enables the load/unload admin routes."""
+    client = httpx.AsyncClient(
+        timeout=httpx.Timeout(config.upstream_timeout, connect=5.0),
+        limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+    )
+    expected = f"Bearer {config.key.reveal()}".encode()
+
+    def authorised(request: Request) -> None:
+        given = request.headers.get("authorization", "").encode()
+        if not given:
+            raise GatewayError(401, "missing API key: send `Authorization: Bearer <stack key>`", code="invalid_api_key")
+        if not secrets.compare_digest(given, expected):
+            raise GatewayError(401, "invalid API key (see `ops endpoint` for where the key is stored)", code="invalid_api_key")
+
+    async def read_json(request: Request) -> dict[str, Any]:
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > config.max_body_bytes:
+            raise GatewayError(413, f"request body over {config.max_body_bytes} bytes", code="request_too_large")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > config.max_body_bytes:
+                raise GatewayError(413, f"request body over {config.max_body_bytes} bytes", code="request_too_large")
+            chunks.append(chunk)
+        try:
+            body = json.loads(b"".join(chunks))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise GatewayError(400, f"malformed JSON body: {exc}") from None
+        if not isinstance(body, dict):
+            raise GatewayError(400, "the request body must be a JSON object")
+        return body
+
+    def route_for(body: dict[str, Any], task: str) -> Route:
+        name = body.get("model")
+        if not isinstance(name, str) or not name:
+            raise GatewayError(400, "`model` is required (a string)", code="missing_model")
+        route = table.resolve(name)
+        if route is None:
+            known = ", ".join(table.names()) or "none"
+            raise GatewayError(404, f"model {name!r} not found; known models: {known}", code="model_not_found")
+        if route.task != task:
+            raise GatewayError(400, f"model {route.alias!r} serves {route.task}, not {task}")
+        state = table.state(route.alias)
+        if state != ModelState.READY:
+            detail = table.errors.get(route.alias, "")
+            raise GatewayError(
+                503, f"model {route.alias!r} is not ready ({state.value}{': ' + detail if detail else ''})",
+                kind="service_unavailable", code="model_not_ready",
+            )
+        return route
+
+    async def forward(route: Route, path: str, body: dict[str, Any]) -> Response:
+        body["model"] = route.model_id
+        headers = {"content-type": "application/json"}
+        if route.api_key is not None:
+            headers["authorization"] = f"Bearer {route.api_key.reveal()}"
+        request = client.build_request("POST", f"{route.base_url}{path}", content=json.dumps(body), headers=headers)
+        try:
+            upstream = await client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise GatewayError(502, f"upstream for {route.alias!r} unreachable: {type(exc).__name__}", kind="api_error") from None
+        if body.get("stream") and upstream.status_code == 200:
+            # Pass chunks through as they arrive; closing the upstream when the client goes away.
+            return StreamingResponse(
+                upstream.aiter_raw(),
+                media_type="text/event-stream",
+                headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+                background=BackgroundTask(upstream.aclose),
+            )
+        try:
+            raw = await upstream.aread()
+        finally:
+            await upstream.aclose()
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError:
+            return error_response(502, f"upstream for {route.alias!r} answered non-JSON (HTTP {upstream.status_code})", "api_error")
+        if isinstance(data, dict) and upstream.status_code == 200 and "model" in data:
+            data["model"] = route.alias
+        return JSONResponse(data, status_code=upstream.status_code)
+
+    def model_card(alias: str) -> dict[str, Any]:
+        route = table.routes[alias]
+        return {
+            "id": alias,
+            "object": "model",
+            "created": int(config.started),
+            "owned_by": route.provider,
+            "ready": table.state(alias) == ModelState.READY,
+            "upstream_id": route.model_id,
+            "task": route.task,
+            "context_length": route.context,
+        }
+
+    async def health(request: Request) -> Response:
+        states = {alias: table.state(alias).value for alias in table.names()}
+        ready = table.ready
+        payload = {"status": "ok" if ready else "loading", "stack": config.stack, "models": states}
+        if table.errors:
+            payload["errors"] = dict(table.errors)
+        return JSONResponse(payload, status_code=200 if ready else 503)
+
+    async def models(request: Request) -> Response:
+        authorised(request)
+        return JSONResponse({"object": "list", "data": [model_card(a) for a in table.names()]})
+
+    async def model(request: Request) -> Response:
+        authorised(request)
+        route = table.resolve(request.path_params["model"])
+        if route is None:
+            known = ", ".join(table.names()) or "none"
+            raise GatewayError(404, f"model {request.path_params['model']!r} not found; known models: {known}", code="model_not_found")
+        return JSONResponse(model_card(route.alias))
+
+    async def chat(request: Request) -> Response:
+        authorised(request)
+        body = await read_json(request)
+        route = route_for(body, "chat")
+        if not isinstance(body.get("messages"), list) or not body["messages"]:
+            raise GatewayError(400, "`messages` must be a non-empty list")
+        _fill_max_tokens(body, config.default_max_tokens, route.context)
+        return await forward(route, "/chat/completions", body)
+
+    async def embeddings(request: Request) -> Response:
+        authorised(request)
+        body = await read_json(request)
+        if not any(r.task == "embeddings" for r in table.routes.values()):
+            raise GatewayError(404, "no embeddings model is served by this stack (add one with `task: embeddings`)", code="model_not_found")
+        route = route_for(body, "embeddings")
+        return await forward(route, "/embeddings", body)
+
+    async def admin(request: Request) -> Response:
+        authorised(request)
+        alias, action = request.path_params["model"], request.path_params["action"]
+        if control is None:
+            raise GatewayError(404, "this gateway has no model control")
+        route = table.resolve(alias)
+        if route is None:
+            raise GatewayError(404, f"model {alias!r} not found; known models: {', '.join(table.names())}", code="model_not_found")
+        if action not in ("load", "unload"):
+            raise GatewayError(404, f"unknown action {action!r}: use load or unload")
+        await control(route.alias, action)
+        return JSONResponse(model_card(route.alias))
+
+    async def on_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, GatewayError)
+        return error_response(exc.status, exc.message, exc.kind, exc.code)
+
+    async def on_disconnect(request: Request, exc: Exception) -> Response:
+        return Response(status_code=499)
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return error_response(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}", code="not_found")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await client.aclose()
+
+    app = Starlette(
+        routes=[
+            HttpRoute("/health", health, methods=["GET"]),
+            HttpRoute("/v1/models", models, methods=["GET"]),
+            HttpRoute("/v1/models/{model:path}", model, methods=["GET"]),
+            HttpRoute("/v1/chat/completions", chat, methods=["POST"]),
+            HttpRoute("/v1/embeddings", embeddings, methods=["POST"]),
+            HttpRoute("/ops/models/{model}/{action}", admin, methods=["POST"]),
+        ],
+        exception_handlers={GatewayError: on_error, ClientDisconnect: on_disconnect, HTTPException: on_http},
+        lifespan=lifespan,
+    )
+    app.state.table = table
+    return app
+
+
+def _fill_max_tokens(body: dict[str, Any], default: int, context: int | None) -> None:
+    """Supply ``max_tokens`` when the client sent none (Foundry rejects such requests); cap at the context."""
+    keys = [k for k in ("max_tokens", "max_completion_tokens") if body.get(k) is not None]
+    for key in keys:
+        if not isinstance(body[key], int) or isinstance(body[key], bool) or body[key] < 1:
+            raise GatewayError(400, f"`{key}` must be a positive integer", code="invalid_value")
+    if not keys:
+        body["max_tokens"] = default
+        keys = ["max_tokens"]
+    if context:
+        for key in keys:
+            body[key] = min(body[key], context)

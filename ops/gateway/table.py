@@ -1,0 +1,83 @@
+"""The gateway's model table: which name goes where, and whether it is ready."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from enum import Enum
+
+from ops.secrets import Secret
+
+
+class ModelState(str, Enum):
+    """Where a model is in its life in the host."""
+
+    LOADING = "loading"
+    READY = "ready"
+    UNLOADED = "unloaded"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where requests for one model go: an OpenAI-compatible base URL and the upstream's model id."""
+
+    alias: str
+    model_id: str
+    base_url: str  # e.g. http://127.0.0.1:41234/catalogs/local/v1 (no trailing slash)
+    provider: str = "foundry"
+    task: str = "chat"
+    context: int | None = None
+    api_key: Secret | None = None
+
+
+@dataclass
+class ModelTable:
+    """Routes by alias plus their states; safe to update from the host's loader thread."""
+
+    routes: dict[str, Route] = field(default_factory=dict)
+    states: dict[str, ModelState] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)  # extra name -> alias
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def put(self, route: Route, state: ModelState = ModelState.LOADING) -> None:
+        """Add or replace the route of ``route.alias`` with ``state``."""
+        with self._lock:
+            self.routes[route.alias] = route
+            self.states[route.alias] = state
+            self.errors.pop(route.alias, None)
+
+    def set_state(self, alias: str, state: ModelState, error: str | None = None) -> None:
+        """Record a model's new state (and the reason when it failed)."""
+        with self._lock:
+            self.states[alias] = state
+            if error:
+                self.errors[alias] = error
+            else:
+                self.errors.pop(alias, None)
+
+    def resolve(self, name: str) -> Route | None:
+        """The route for a client's model name: an alias, an extra alias, or the full upstream id."""
+        name = self.aliases.get(name, name)
+        if name in self.routes:
+            return self.routes[name]
+        for route in self.routes.values():
+            if route.model_id == name:
+                return route
+        return None
+
+    def state(self, alias: str) -> ModelState:
+        """The state of ``alias`` (unloaded if unknown)."""
+        return self.states.get(alias, ModelState.UNLOADED)
+
+    def names(self) -> list[str]:
+        """Every alias, in profile order."""
+        return list(self.routes)
+
+    @property
+    def ready(self) -> bool:
+        """True when every model that is not deliberately unloaded is ready."""
+        return all(self.states.get(a) in (ModelState.READY, ModelState.UNLOADED) for a in self.routes) and any(
+            s == ModelState.READY for s in self.states.values()
+        )
