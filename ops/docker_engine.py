@@ -1,0 +1,138 @@
+"""Connect to the Docker engine and describe it.
+
+Everything in ``ops`` that talks to Docker gets its client from :func:`connect`, so an
+unreachable daemon is reported once, the same way: a :class:`~ops.errors.DockerError`
+naming the endpoint that was tried, with a hint, instead of a docker-py traceback.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from dataclasses import dataclass
+
+import docker
+import requests
+from docker.context import ContextAPI
+from docker.errors import DockerException
+from docker.utils import kwargs_from_env
+
+from ops.errors import DockerError
+
+DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
+
+_START_HINT = (
+    "Start the Docker daemon (`.ci/ensure-docker` as root, `sudo systemctl start docker`, "
+    "or Docker Desktop), or point DOCKER_HOST at a running one."
+)
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """What the connected Docker engine says about itself."""
+
+    server_version: str
+    api_version: str
+    os: str
+    storage_driver: str
+
+
+def endpoint() -> str:
+    """Return the endpoint :func:`connect` will try, resolved the way ``docker.from_env`` does.
+
+    ``DOCKER_HOST`` wins, then the current Docker CLI context, then the default socket.
+    """
+    base_url = kwargs_from_env().get("base_url")
+    if not base_url:
+        try:
+            base_url = ContextAPI.kwargs_from_context().get("base_url")
+        except DockerException:
+            # A broken CLI context makes from_env fail too; connect() reports that failure.
+            base_url = None
+    return base_url or DEFAULT_ENDPOINT
+
+
+def connect(timeout: float = 5) -> docker.DockerClient:
+    """Return a client for the local Docker daemon, checked with a ping.
+
+    ``timeout`` bounds the version negotiation and the ping, and stays the client's default
+    per-request timeout. Raises :class:`DockerError` when the daemon does not answer.
+    """
+    target = endpoint()
+    client = None
+    try:
+        client = docker.from_env(timeout=timeout)
+        client.ping()
+    except (DockerException, requests.exceptions.RequestException, OSError) as exc:
+        if client is not None:
+            client.close()
+        reason, hint = _explain(exc, target, timeout)
+        raise DockerError(f"Docker daemon not reachable at {target}: {reason}", hint=hint) from exc
+    return client
+
+
+def engine_info(client: docker.DockerClient) -> EngineInfo:
+    """Describe the engine behind ``client``: versions, OS and storage driver."""
+    try:
+        version = client.version()
+        info = client.info()
+    except (DockerException, requests.exceptions.RequestException) as exc:
+        raise DockerError(f"Docker daemon stopped answering: {_first_line(exc)}", hint=_START_HINT) from exc
+    return EngineInfo(
+        server_version=version.get("Version", "unknown"),
+        api_version=version.get("ApiVersion", "unknown"),
+        os=f"{version.get('Os', 'unknown')}/{version.get('Arch', 'unknown')}",
+        storage_driver=info.get("Driver", "unknown"),
+    )
+
+
+def _explain(exc: BaseException, target: str, timeout: float) -> tuple[str, str]:
+    """Turn a docker-py/requests failure into a short reason and a hint that fits it."""
+    # docker-py wraps the socket error several layers deep and stringifies it into a
+    # multi-line message; the root cause says what the user should do.
+    causes = list(_chain(exc))
+    if any(isinstance(c, PermissionError) for c in causes):
+        return "permission denied", (
+            "Add your user to the `docker` group (then log in again), or run as root. " + _START_HINT
+        )
+    if any(isinstance(c, FileNotFoundError) for c in causes):
+        return "no socket there", _START_HINT
+    if any(isinstance(c, ConnectionRefusedError) for c in causes):
+        return "connection refused", _START_HINT
+    if any(isinstance(c, TimeoutError | socket.timeout | requests.exceptions.Timeout) for c in causes):
+        return f"no answer within {timeout:g} s", _START_HINT
+    for cause in causes:
+        response = getattr(cause, "response", None)
+        if response is not None and getattr(response, "status_code", None):
+            return (
+                f"HTTP {response.status_code} from {response.url}, which is not a Docker Engine API",
+                "Check DOCKER_HOST: something else listens there. " + _START_HINT,
+            )
+    return _first_line(exc), _START_HINT
+
+
+def _chain(exc: BaseException):
+    """Yield ``exc`` and every exception it was raised from or inside, plus wrapped args."""
+    seen: set[int] = set()
+    stack: list[BaseException] = [exc]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        # Some layers re-raise a refused connection as a plain OSError with the errno kept.
+        if isinstance(current, OSError) and current.errno == errno.ECONNREFUSED:
+            yield ConnectionRefusedError(current.errno, current.strerror)
+        yield current
+        stack.extend(c for c in (current.__cause__, current.__context__) if c is not None)
+        # urllib3 and requests keep the socket error in args, not only in __cause__.
+        stack.extend(a for a in current.args if isinstance(a, BaseException))
+        reason = getattr(current, "reason", None)
+        if isinstance(reason, BaseException):
+            stack.append(reason)
+
+
+def _first_line(exc: BaseException) -> str:
+    """One line of an exception's text, without docker-py's generic prefix."""
+    text = str(exc).strip().removeprefix("Error while fetching server API version: ")
+    return (text or type(exc).__name__).splitlines()[0]
