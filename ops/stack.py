@@ -26,7 +26,7 @@ class ModelPlan:
     """One model of the profile and whether this run will serve it."""
 
     alias: str
-    source: str  # "catalog" or "local"
+    source: str  # "catalog", "local" or "remote"
     where: str  # the catalog alias or the local folder
     use: bool
     reason: str
@@ -47,6 +47,9 @@ def plan_models(loaded: LoadedProfile, settings: Settings | None = None) -> list
     for alias, spec in specs.items():
         if spec.path:
             plans.append(ModelPlan(alias, "local", str(loaded.model_dirs[alias]), True, "local folder"))
+            continue
+        if spec.url:
+            plans.append(ModelPlan(alias, "remote", spec.url, True, "OpenAI-compatible server"))
             continue
         assert reach is not None and spec.catalog is not None
         if reach.reachable:

@@ -38,14 +38,16 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version."
+    ),
 ) -> None:
     """Bring up a private, on-device AI workshop with one command."""
 
 
 def _register() -> None:
     # Imported here so each command module can import `app` from this package.
-    from ops.cli import profiles, up, validate  # noqa: F401
+    from ops.cli import down, endpoint, host, profiles, up, validate  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,9 @@ from ops.cli import app, output
 
 
 @app.command("profiles")
-def profiles_command(json_: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+def profiles_command(
+    json_: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
     """List the profiles found on the search path (OPS_PROFILE_PATH, ~/.config/ops/profiles, shipped)."""
     found = lib.discover()
     if json_:

@@ -28,12 +28,16 @@ Control = Callable[[str, str], Awaitable[None]]
 class GatewayError(Exception):
     """An error answered to the client in OpenAI's JSON shape."""
 
-    def __init__(self, status: int, message: str, kind: str = "invalid_request_error", code: str | None = None):
+    def __init__(
+        self, status: int, message: str, kind: str = "invalid_request_error", code: str | None = None
+    ):
         super().__init__(message)
         self.status, self.message, self.kind, self.code = status, message, kind, code
 
 
-def error_response(status: int, message: str, kind: str = "invalid_request_error", code: str | None = None) -> JSONResponse:
+def error_response(
+    status: int, message: str, kind: str = "invalid_request_error", code: str | None = None
+) -> JSONResponse:
     """``{"error": {"message", "type", "param", "code"}}`` with ``status``."""
     body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
     return JSONResponse(body, status_code=status)
@@ -62,19 +66,29 @@ def create_app(table: ModelTable, config: GatewayConfig, control: Control | None
     def authorised(request: Request) -> None:
         given = request.headers.get("authorization", "").encode()
         if not given:
-            raise GatewayError(401, "missing API key: send `Authorization: Bearer <stack key>`", code="invalid_api_key")
+            raise GatewayError(
+                401, "missing API key: send `Authorization: Bearer <stack key>`", code="invalid_api_key"
+            )
         if not secrets.compare_digest(given, expected):
-            raise GatewayError(401, "invalid API key (see `ops endpoint` for where the key is stored)", code="invalid_api_key")
+            raise GatewayError(
+                401,
+                "invalid API key (see `ops endpoint` for where the key is stored)",
+                code="invalid_api_key",
+            )
 
     async def read_json(request: Request) -> dict[str, Any]:
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > config.max_body_bytes:
-            raise GatewayError(413, f"request body over {config.max_body_bytes} bytes", code="request_too_large")
+            raise GatewayError(
+                413, f"request body over {config.max_body_bytes} bytes", code="request_too_large"
+            )
         chunks, size = [], 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > config.max_body_bytes:
-                raise GatewayError(413, f"request body over {config.max_body_bytes} bytes", code="request_too_large")
+                raise GatewayError(
+                    413, f"request body over {config.max_body_bytes} bytes", code="request_too_large"
+                )
             chunks.append(chunk)
         try:
             body = json.loads(b"".join(chunks))
@@ -91,15 +105,19 @@ def create_app(table: ModelTable, config: GatewayConfig, control: Control | None
         route = table.resolve(name)
         if route is None:
             known = ", ".join(table.names()) or "none"
-            raise GatewayError(404, f"model {name!r} not found; known models: {known}", code="model_not_found")
+            raise GatewayError(
+                404, f"model {name!r} not found; known models: {known}", code="model_not_found"
+            )
         if route.task != task:
             raise GatewayError(400, f"model {route.alias!r} serves {route.task}, not {task}")
         state = table.state(route.alias)
         if state != ModelState.READY:
-            detail = table.errors.get(route.alias, "")
+            detail = table.details.get(route.alias, "")
             raise GatewayError(
-                503, f"model {route.alias!r} is not ready ({state.value}{': ' + detail if detail else ''})",
-                kind="service_unavailable", code="model_not_ready",
+                503,
+                f"model {route.alias!r} is not ready ({state.value}{': ' + detail if detail else ''})",
+                kind="service_unavailable",
+                code="model_not_ready",
             )
         return route
 
@@ -108,11 +126,15 @@ def create_app(table: ModelTable, config: GatewayConfig, control: Control | None
         headers = {"content-type": "application/json"}
         if route.api_key is not None:
             headers["authorization"] = f"Bearer {route.api_key.reveal()}"
-        request = client.build_request("POST", f"{route.base_url}{path}", content=json.dumps(body), headers=headers)
+        request = client.build_request(
+            "POST", f"{route.base_url}{path}", content=json.dumps(body), headers=headers
+        )
         try:
             upstream = await client.send(request, stream=True)
         except httpx.HTTPError as exc:
-            raise GatewayError(502, f"upstream for {route.alias!r} unreachable: {type(exc).__name__}", kind="api_error") from None
+            raise GatewayError(
+                502, f"upstream for {route.alias!r} unreachable: {type(exc).__name__}", kind="api_error"
+            ) from None
         if body.get("stream") and upstream.status_code == 200:
             # Pass chunks through as they arrive; closing the upstream when the client goes away.
             return StreamingResponse(
@@ -128,7 +150,11 @@ def create_app(table: ModelTable, config: GatewayConfig, control: Control | None
         try:
             data = json.loads(raw)
         except json.JSONDecodeError:
-            return error_response(502, f"upstream for {route.alias!r} answered non-JSON (HTTP {upstream.status_code})", "api_error")
+            return error_response(
+                502,
+                f"upstream for {route.alias!r} answered non-JSON (HTTP {upstream.status_code})",
+                "api_error",
+            )
         if isinstance(data, dict) and upstream.status_code == 200 and "model" in data:
             data["model"] = route.alias
         return JSONResponse(data, status_code=upstream.status_code)
@@ -150,8 +176,8 @@ def create_app(table: ModelTable, config: GatewayConfig, control: Control | None
         states = {alias: table.state(alias).value for alias in table.names()}
         ready = table.ready
         payload = {"status": "ok" if ready else "loading", "stack": config.stack, "models": states}
-        if table.errors:
-            payload["errors"] = dict(table.errors)
+        if table.details:
+            payload["details"] = dict(table.details)
         return JSONResponse(payload, status_code=200 if ready else 503)
 
     async def models(request: Request) -> Response:
@@ -163,7 +189,11 @@ def create_app(table: ModelTable, config: GatewayConfig, control: Control | None
         route = table.resolve(request.path_params["model"])
         if route is None:
             known = ", ".join(table.names()) or "none"
-            raise GatewayError(404, f"model {request.path_params['model']!r} not found; known models: {known}", code="model_not_found")
+            raise GatewayError(
+                404,
+                f"model {request.path_params['model']!r} not found; known models: {known}",
+                code="model_not_found",
+            )
         return JSONResponse(model_card(route.alias))
 
     async def chat(request: Request) -> Response:
@@ -179,7 +209,11 @@ def create_app(table: ModelTable, config: GatewayConfig, control: Control | None
         authorised(request)
         body = await read_json(request)
         if not any(r.task == "embeddings" for r in table.routes.values()):
-            raise GatewayError(404, "no embeddings model is served by this stack (add one with `task: embeddings`)", code="model_not_found")
+            raise GatewayError(
+                404,
+                "no embeddings model is served by this stack (add one with `task: embeddings`)",
+                code="model_not_found",
+            )
         route = route_for(body, "embeddings")
         return await forward(route, "/embeddings", body)
 
@@ -190,7 +224,11 @@ def create_app(table: ModelTable, config: GatewayConfig, control: Control | None
             raise GatewayError(404, "this gateway has no model control")
         route = table.resolve(alias)
         if route is None:
-            raise GatewayError(404, f"model {alias!r} not found; known models: {', '.join(table.names())}", code="model_not_found")
+            raise GatewayError(
+                404,
+                f"model {alias!r} not found; known models: {', '.join(table.names())}",
+                code="model_not_found",
+            )
         if action not in ("load", "unload"):
             raise GatewayError(404, f"unknown action {action!r}: use load or unload")
         await control(route.alias, action)
@@ -205,7 +243,9 @@ def create_app(table: ModelTable, config: GatewayConfig, control: Control | None
 
     async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        return error_response(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}", code="not_found")
+        return error_response(
+            exc.status_code, f"{request.method} {request.url.path}: {exc.detail}", code="not_found"
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 from ops.secrets import Secret
 
 
-class ModelState(str, Enum):
+class ModelState(StrEnum):
     """Where a model is in its life in the host."""
 
     LOADING = "loading"
@@ -37,7 +37,7 @@ class ModelTable:
 
     routes: dict[str, Route] = field(default_factory=dict)
     states: dict[str, ModelState] = field(default_factory=dict)
-    errors: dict[str, str] = field(default_factory=dict)
+    details: dict[str, str] = field(default_factory=dict)  # progress or failure reason
     aliases: dict[str, str] = field(default_factory=dict)  # extra name -> alias
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -46,16 +46,16 @@ class ModelTable:
         with self._lock:
             self.routes[route.alias] = route
             self.states[route.alias] = state
-            self.errors.pop(route.alias, None)
+            self.details.pop(route.alias, None)
 
     def set_state(self, alias: str, state: ModelState, error: str | None = None) -> None:
         """Record a model's new state (and the reason when it failed)."""
         with self._lock:
             self.states[alias] = state
             if error:
-                self.errors[alias] = error
+                self.details[alias] = error
             else:
-                self.errors.pop(alias, None)
+                self.details.pop(alias, None)
 
     def resolve(self, name: str) -> Route | None:
         """The route for a client's model name: an alias, an extra alias, or the full upstream id."""
@@ -78,6 +78,6 @@ class ModelTable:
     @property
     def ready(self) -> bool:
         """True when every model that is not deliberately unloaded is ready."""
-        return all(self.states.get(a) in (ModelState.READY, ModelState.UNLOADED) for a in self.routes) and any(
-            s == ModelState.READY for s in self.states.values()
-        )
+        return all(
+            self.states.get(a) in (ModelState.READY, ModelState.UNLOADED) for a in self.routes
+        ) and any(s == ModelState.READY for s in self.states.values())

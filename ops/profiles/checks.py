@@ -63,7 +63,9 @@ def _dependencies(profile: Profile, add) -> None:
                     f"unknown service {target!r}{did_you_mean(target, known)}",
                     f"services in this profile: {', '.join(known) or 'none'}",
                 )
-    cycle = _find_cycle({n: [d for d in s.depends_on if d in profile.services] for n, s in profile.services.items()})
+    cycle = _find_cycle(
+        {n: [d for d in s.depends_on if d in profile.services] for n, s in profile.services.items()}
+    )
     if cycle:
         add(
             ("services", cycle[0], "depends_on"),
@@ -126,7 +128,11 @@ def _ports(profile: Profile, add) -> None:
         for i, port in enumerate(service.ports or ()):
             loc: Loc = ("services", name, "ports", i)
             if port.host_port == gateway_port and port.protocol == "tcp":
-                add(loc, f"host port {port.host_port} is the gateway's port", "pick another host port, or move `gateway.port`")
+                add(
+                    loc,
+                    f"host port {port.host_port} is the gateway's port",
+                    "pick another host port, or move `gateway.port`",
+                )
                 continue
             for ip, number, proto, other in seen:
                 if number == port.host_port and proto == port.protocol and _overlaps(ip, port.host_ip):
@@ -149,7 +155,11 @@ def _aliases(profile: Profile, add) -> None:
                 f"models in this profile: {', '.join(models)}",
             )
         elif alias in profile.models and alias != target:
-            add(("gateway", "aliases", alias), f"alias {alias!r} hides the model of the same name", "rename the alias")
+            add(
+                ("gateway", "aliases", alias),
+                f"alias {alias!r} hides the model of the same name",
+                "rename the alias",
+            )
 
 
 def _model_folders(profile: Profile, profile_dir: Path, add) -> None:
@@ -168,9 +178,17 @@ def _model_folders(profile: Profile, profile_dir: Path, add) -> None:
             continue
         folder = model_dir(spec.path, profile_dir)
         if not folder.exists():
-            add(loc, f"model folder {folder} does not exist", "fix the path (relative paths start at the profile's folder)")
+            add(
+                loc,
+                f"model folder {folder} does not exist",
+                "fix the path (relative paths start at the profile's folder)",
+            )
         elif not folder.is_dir():
-            add(loc, f"{folder} is a file, not a model folder", "point `path:` at the folder that holds genai_config.json")
+            add(
+                loc,
+                f"{folder} is a file, not a model folder",
+                "point `path:` at the folder that holds genai_config.json",
+            )
         elif not (folder / "genai_config.json").is_file():
             add(
                 loc,

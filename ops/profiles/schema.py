@@ -17,7 +17,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 #: In ``gateway.bind``: the stack network's gateway address, so containers reach the host.
 STACK_GATEWAY = "stack-gateway"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
-_PORT = re.compile(r"^(?:(?P<ip>\d{1,3}(?:\.\d{1,3}){3}|localhost):)?(?P<host>\d+):(?P<container>\d+)(?:/(?P<proto>tcp|udp))?$")
+_PORT = re.compile(
+    r"^(?:(?P<ip>\d{1,3}(?:\.\d{1,3}){3}|localhost):)?(?P<host>\d+):(?P<container>\d+)(?:/(?P<proto>tcp|udp))?$"
+)
 
 
 class Strict(BaseModel):
@@ -98,25 +100,47 @@ EnvValue = str | int | float | bool
 
 
 class ModelSpec(Strict):
-    """A model the stack serves: a Foundry catalog alias, or a local ONNX Runtime GenAI folder."""
+    """A model the stack serves: a Foundry catalog alias, a local ONNX Runtime GenAI folder,
+    or a model of another OpenAI-compatible server (a cloud endpoint, a Foundry service elsewhere)."""
 
     catalog: str | None = Field(None, description="Foundry Local catalog alias, e.g. phi-4-mini")
-    path: str | None = Field(None, description="ONNX Runtime GenAI folder; `bundled:NAME` for a shipped model")
+    path: str | None = Field(
+        None, description="ONNX Runtime GenAI folder; `bundled:NAME` for a shipped model"
+    )
+    url: str | None = Field(None, description="base URL of an OpenAI-compatible API, e.g. https://host/v1")
+    model: str | None = Field(None, description="the model id at `url` (default: the alias)")
+    api_key_env: str | None = Field(None, description="environment variable holding the key for `url`")
     task: Literal["chat", "embeddings"] = "chat"
     device: Literal["auto", "cpu", "gpu"] = "auto"
-    context: int | None = Field(None, gt=0, description="context length; read from genai_config.json if unset")
-    optional: bool = Field(False, description="when it cannot be had (catalog offline), skip it with a notice")
+    context: int | None = Field(
+        None, gt=0, description="context length; read from genai_config.json if unset"
+    )
+    optional: bool = Field(
+        False, description="when it cannot be had (catalog offline), skip it with a notice"
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSpec:
-        if (self.catalog is None) == (self.path is None):
-            raise ValueError("give exactly one of `catalog:` (a Foundry alias) or `path:` (a local model folder)")
+        if sum(x is not None for x in (self.catalog, self.path, self.url)) != 1:
+            raise ValueError(
+                "give exactly one of `catalog:` (a Foundry alias), `path:` (a local model folder) "
+                "or `url:` (an OpenAI-compatible server)"
+            )
+        if self.url is None and (self.model or self.api_key_env):
+            raise ValueError("`model:` and `api_key_env:` go with `url:` only")
+        if self.url is not None and not self.url.startswith(("http://", "https://")):
+            raise ValueError(f'`url:` must start with http:// or https://, got "{self.url}"')
         return self
 
     @property
     def source(self) -> str:
-        """``catalog`` or ``local``."""
-        return "catalog" if self.catalog else "local"
+        """``catalog``, ``local`` or ``remote``."""
+        return "catalog" if self.catalog else "local" if self.path else "remote"
+
+    @property
+    def provider(self) -> str:
+        """The provider that serves it: ``foundry`` for catalog and local models, ``openai`` for ``url``."""
+        return "openai" if self.url else "foundry"
 
 
 class GatewaySpec(Strict):
@@ -206,7 +230,9 @@ class Profile(Strict):
     @classmethod
     def _stack_name(cls, value: str | None) -> str | None:
         if value is not None and not _NAME.match(value):
-            raise ValueError(f'"{value}" is not a valid stack name (lower-case letters, digits, "-", "_", ".")')
+            raise ValueError(
+                f'"{value}" is not a valid stack name (lower-case letters, digits, "-", "_", ".")'
+            )
         return value
 
     @field_validator("models")
@@ -221,5 +247,7 @@ class Profile(Strict):
     def _service_names(cls, value: dict[str, ServiceSpec]) -> dict[str, ServiceSpec]:
         for name in value:
             if not _NAME.match(name):
-                raise ValueError(f'"{name}" is not a valid service name (lower-case letters, digits, "-", "_", ".")')
+                raise ValueError(
+                    f'"{name}" is not a valid service name (lower-case letters, digits, "-", "_", ".")'
+                )
         return value

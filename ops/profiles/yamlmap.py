@@ -35,7 +35,9 @@ class Located:
 def read_text(path: Path) -> str:
     """Read a profile file as UTF-8, with a located error for each way that can fail."""
     if not path.exists():
-        raise ProfileError(f"{path}: no such file", hint="check the path, or run `ops profiles` to list profiles")
+        raise ProfileError(
+            f"{path}: no such file", hint="check the path, or run `ops profiles` to list profiles"
+        )
     if path.is_dir():
         raise ProfileError(
             f"{path}: is a directory, not a profile file",
@@ -44,7 +46,9 @@ def read_text(path: Path) -> str:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise ProfileError(f"{path}: cannot read: {exc.strerror}", hint="check the file's permissions") from None
+        raise ProfileError(
+            f"{path}: cannot read: {exc.strerror}", hint="check the file's permissions"
+        ) from None
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -18,7 +18,10 @@ KEY = "test-key-0123456789"
 @pytest.fixture
 def table():
     t = ModelTable(aliases={"small": "tiny"})
-    t.put(Route("tiny", "tiny-fp32-generic-cpu:1", "http://127.0.0.1:9/catalogs/local/v1", context=2048), ModelState.READY)
+    t.put(
+        Route("tiny", "tiny-fp32-generic-cpu:1", "http://127.0.0.1:9/catalogs/local/v1", context=2048),
+        ModelState.READY,
+    )
     t.put(Route("big", "phi-4-mini:1", "http://127.0.0.1:9/v1"), ModelState.LOADING)
     return t
 
@@ -45,7 +48,11 @@ def assert_openai_error(response, status: int, contains: str) -> dict:
 def test_health_needs_no_key_and_reports_loading(client, table):
     response = client.get("/health")
     assert response.status_code == 503
-    assert response.json() == {"status": "loading", "stack": "demo", "models": {"tiny": "ready", "big": "loading"}}
+    assert response.json() == {
+        "status": "loading",
+        "stack": "demo",
+        "models": {"tiny": "ready", "big": "loading"},
+    }
     table.set_state("big", ModelState.READY)
     assert client.get("/health").json()["status"] == "ok"
 
@@ -71,13 +78,17 @@ def test_model_by_alias_extra_alias_or_full_id(client, name):
 def test_unknown_model_lists_known(client):
     assert_openai_error(client.get("/v1/models/nope", headers=auth()), 404, "known models: tiny, big")
     body = {"model": "nope", "messages": [{"role": "user", "content": "hi"}]}
-    error = assert_openai_error(client.post("/v1/chat/completions", json=body, headers=auth()), 404, "known models")
+    error = assert_openai_error(
+        client.post("/v1/chat/completions", json=body, headers=auth()), 404, "known models"
+    )
     assert error["code"] == "model_not_found"
 
 
 def test_model_not_ready_is_503(client):
     body = {"model": "big", "messages": [{"role": "user", "content": "hi"}]}
-    assert_openai_error(client.post("/v1/chat/completions", json=body, headers=auth()), 503, "not ready (loading)")
+    assert_openai_error(
+        client.post("/v1/chat/completions", json=body, headers=auth()), 503, "not ready (loading)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -87,7 +98,10 @@ def test_model_not_ready_is_503(client):
         (b"[1, 2]", "must be a JSON object"),
         (b'{"messages": []}', "`model` is required"),
         (b'{"model": "tiny"}', "`messages` must be a non-empty list"),
-        (b'{"model": "tiny", "messages": [{"role":"user","content":"x"}], "max_tokens": -3}', "positive integer"),
+        (
+            b'{"model": "tiny", "messages": [{"role":"user","content":"x"}], "max_tokens": -3}',
+            "positive integer",
+        ),
         (b"\xff\xfe", "malformed JSON"),
     ],
 )
@@ -98,7 +112,9 @@ def test_malformed_bodies_are_400(client, content, message):
 
 def test_body_too_large_is_413(client):
     body = {"model": "tiny", "messages": [{"role": "user", "content": "x" * 5000}]}
-    assert_openai_error(client.post("/v1/chat/completions", json=body, headers=auth()), 413, "over 2000 bytes")
+    assert_openai_error(
+        client.post("/v1/chat/completions", json=body, headers=auth()), 413, "over 2000 bytes"
+    )
 
 
 def test_upstream_down_is_502_not_a_hang(client):

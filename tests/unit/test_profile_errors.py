@@ -245,7 +245,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("text", "line", "message", "hint"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("text", "line", "message", "hint"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_bad_profile(write, capsys, ops_home, text, line, message, hint):
     path = write(text)
     for command in ("validate", "up"):

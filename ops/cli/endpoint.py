@@ -1,0 +1,46 @@
+"""``ops endpoint PROFILE``: where clients point, and where the key is kept."""
+
+from __future__ import annotations
+
+import typer
+
+from ops import profiles as lib
+from ops.cli import app, output
+from ops.errors import OpsError
+from ops.stack import GATEWAY_KEY
+from ops.state import StackState
+
+
+@app.command("endpoint")
+def endpoint_command(
+    profile: str = typer.Argument("workshop", help="Profile name or path."),
+    show_key: bool = typer.Option(False, "--show-key", help="Also print the key itself."),
+    json_: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Print the gateway's base URL and where its key is stored (the key only with --show-key)."""
+    loaded = lib.load(profile)
+    port = loaded.profile.gateway.port
+    state = StackState.for_stack(loaded.name)
+    key = state.secrets.get(GATEWAY_KEY)
+    if key is None:
+        raise OpsError(f"stack {loaded.name} has no key yet", hint=f"run `ops up {loaded.name}` first")
+    result = {
+        "base_url": f"http://127.0.0.1:{port}/v1",
+        "container_base_url": f"http://host.docker.internal:{port}/v1",
+        "key_file": str(state.secrets.path),
+        "key_name": GATEWAY_KEY,
+    }
+    if show_key:
+        # Deliberately revealed: the user asked for it. Written raw, past the redacting output helpers.
+        result["key"] = key.reveal()
+    if json_:
+        import json
+        import sys
+
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+        return
+    output.line(f"base URL         {result['base_url']}")
+    output.line(f"from containers  {result['container_base_url']}")
+    output.line(f"key              stored in {result['key_file']} (entry {GATEWAY_KEY!r})")
+    if show_key:
+        typer.echo(f"key value        {key.reveal()}")

@@ -1,0 +1,213 @@
+"""The model host as a background process: start once per stack, find it, wait for it, stop it."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psutil
+from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
+
+from ops.errors import ConflictError, ModelError, ProbeTimeout
+from ops.host import ports
+from ops.host.server import HostInfo
+from ops.profiles import LoadedProfile
+from ops.state import StackState
+
+#: Called while waiting with the parsed /health body (model states and progress).
+Watcher = Callable[[dict], None]
+
+
+@dataclass(frozen=True)
+class HostStatus:
+    """What is known about a stack's host: running, stale (pid file of a dead process), or absent."""
+
+    stack: str
+    running: bool
+    stale: bool
+    info: HostInfo | None
+    health: dict | None
+    log_file: Path
+
+
+def _is_host(pid: int) -> bool:
+    try:
+        cmdline = " ".join(psutil.Process(pid).cmdline())
+    except psutil.Error:
+        return False
+    return "ops" in cmdline and "host" in cmdline and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+
+
+def status(state: StackState, timeout: float = 2.0) -> HostStatus:
+    """The host's status; asks its ``/health`` when it runs."""
+    info = HostInfo.read(state.pid_file)
+    if info is None:
+        return HostStatus(state.name, False, False, None, None, state.log_file)
+    if not _is_host(info.pid):
+        return HostStatus(state.name, False, True, info, None, state.log_file)
+    try:
+        health = httpx.get(f"{info.url}/health", timeout=timeout).json()
+    except (httpx.HTTPError, ValueError):
+        health = None
+    return HostStatus(state.name, True, False, info, health, state.log_file)
+
+
+@contextlib.contextmanager
+def _locked(state: StackState) -> Iterator[None]:
+    """Serialise host starts and stops of one stack across processes."""
+    state.ensure()
+    fd = os.open(state.root / "host.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def start(
+    loaded: LoadedProfile,
+    state: StackState,
+    addresses: list[str],
+    timeout: float = 600.0,
+    watch: Watcher | None = None,
+) -> tuple[HostInfo, bool]:
+    """Start the stack's host in the background unless it runs; wait until ready. Returns (info, reused)."""
+    with _locked(state):
+        current = status(state)
+        if current.running and current.info:
+            if current.info.port != loaded.profile.gateway.port or set(current.info.addresses) != set(
+                addresses
+            ):
+                raise ConflictError(
+                    f"the model host of stack {state.name} runs with another port or addresses",
+                    hint=f"run `ops down {state.name}` first, then `ops up` again",
+                )
+            wait_ready(current.info, None, state, timeout, watch)
+            return current.info, True
+        if current.stale:
+            state.pid_file.unlink(missing_ok=True)
+        ports.check_free(addresses, loaded.profile.gateway.port)
+        command = [sys.executable, "-m", "ops", "host", "run", str(loaded.path)]
+        for address in addresses:
+            command += ["--bind", address]
+        with state.log_file.open("ab") as log:
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        info = _wait_pid_file(state, process, timeout=60)
+        wait_ready(info, process, state, timeout, watch)
+        return info, False
+
+
+def _wait_pid_file(state: StackState, process: subprocess.Popen, timeout: float) -> HostInfo:
+    def check() -> HostInfo | None:
+        if process.poll() is not None:
+            raise _died(state, process.returncode)
+        info = HostInfo.read(state.pid_file)
+        return info if info and info.pid == process.pid else None
+
+    try:
+        return _poll(check, interval=0.05, timeout=timeout)
+    except RetryError:
+        process.terminate()
+        raise ProbeTimeout(
+            f"the model host did not start within {timeout:g} s", hint=_log_hint(state)
+        ) from None
+
+
+def _poll(check: Callable[[], object], interval: float, timeout: float):
+    """Call ``check`` until it returns something other than ``None``; its exceptions end the wait."""
+    retrying = Retrying(
+        wait=wait_fixed(interval), stop=stop_after_delay(timeout), retry=retry_if_result(lambda r: r is None)
+    )
+    return retrying(check)
+
+
+def wait_ready(
+    info: HostInfo,
+    process: subprocess.Popen | None,
+    state: StackState,
+    timeout: float,
+    watch: Watcher | None = None,
+) -> dict:
+    """Poll ``/health`` until every model is ready; fail early if the process dies or a model fails."""
+
+    def probe() -> dict | None:
+        if process is not None and process.poll() is not None:
+            raise _died(state, process.returncode)
+        try:
+            response = httpx.get(f"{info.url}/health", timeout=2)
+            body = response.json()
+        except (httpx.HTTPError, ValueError):
+            return None
+        if watch:
+            watch(body)
+        failed = {
+            alias: body.get("details", {}).get(alias, "")
+            for alias, s in body.get("models", {}).items()
+            if s == "failed"
+        }
+        if failed and all(s in ("failed", "ready", "unloaded") for s in body.get("models", {}).values()):
+            alias, why = next(iter(failed.items()))
+            raise ModelError(f"model {alias!r} failed to load: {why}", hint=_log_hint(state))
+        return body if response.status_code == 200 else None
+
+    try:
+        return _poll(probe, interval=0.1, timeout=timeout)
+    except RetryError:
+        raise ProbeTimeout(
+            f"the model host was not ready within {timeout:g} s ({info.url}/health)", hint=_log_hint(state)
+        ) from None
+
+
+def stop(state: StackState, timeout: float = 20.0) -> bool:
+    """SIGTERM the stack's host and wait; SIGKILL after ``timeout``. True if one was running."""
+    with _locked(state):
+        current = status(state, timeout=0.5)
+        if not current.running or current.info is None:
+            if current.stale:
+                state.pid_file.unlink(missing_ok=True)
+            return False
+        process = psutil.Process(current.info.pid)
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except psutil.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+        state.pid_file.unlink(missing_ok=True)
+        return True
+
+
+def last_log_lines(state: StackState, count: int = 30) -> list[str]:
+    """The last ``count`` lines of the host's log."""
+    try:
+        lines = state.log_file.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+    return lines[-count:]
+
+
+def _died(state: StackState, code: int | None) -> ModelError:
+    tail = [line for line in last_log_lines(state, 12) if line.strip()]
+    reason = next(
+        (line for line in reversed(tail) if line.startswith("error:")), tail[-1] if tail else "no output"
+    )
+    return ModelError(f"the model host exited (code {code}): {reason}", hint=_log_hint(state))
+
+
+def _log_hint(state: StackState) -> str:
+    return f"see the host log: {state.log_file} (or run `ops host run` in the foreground)"

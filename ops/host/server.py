@@ -1,0 +1,206 @@
+"""The model host, in the foreground: bind, serve the gateway, load the models, stop on SIGTERM.
+
+The gateway starts answering at once (``/health`` says ``loading`` with 503) so ``ops up`` can
+show progress; a model answers requests only after it loaded and passed a warm-up generation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from ops.errors import ModelError, OpsError
+from ops.gateway import ModelState, ModelTable, Route, create_app
+from ops.gateway.app import GatewayConfig
+from ops.host import ports
+from ops.models import (  # noqa: F401  (registers the foundry provider)
+    foundry,
+    provider,
+    remote,  # noqa: F401  (registers the openai provider)
+)
+from ops.profiles import LoadedProfile
+from ops.settings import Settings
+from ops.stack import GATEWAY_KEY, ModelPlan, plan_models
+from ops.state import StackState
+
+log = logging.getLogger("ops.host")
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    """What a running host writes into its pid file."""
+
+    pid: int
+    port: int
+    addresses: tuple[str, ...]
+    profile: str
+    started: float
+
+    @property
+    def url(self) -> str:
+        """Base URL of the gateway as seen from this machine."""
+        address = "127.0.0.1" if "127.0.0.1" in self.addresses else self.addresses[0]
+        return f"http://{address}:{self.port}"
+
+    @classmethod
+    def read(cls, path: Path) -> HostInfo | None:
+        """The info in ``path``, or ``None`` when absent or unreadable."""
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls(
+                int(data["pid"]),
+                int(data["port"]),
+                tuple(data["addresses"]),
+                data["profile"],
+                data["started"],
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def write(self, path: Path) -> None:
+        """Write the info atomically."""
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({**self.__dict__, "addresses": list(self.addresses)}), encoding="utf-8")
+        os.replace(tmp, path)
+
+
+class Host:
+    """Loads a profile's models into providers and keeps the gateway's table up to date."""
+
+    def __init__(self, loaded: LoadedProfile, state: StackState, settings: Settings):
+        self.loaded = loaded
+        self.state = state
+        self.settings = settings
+        self.table = ModelTable(aliases=dict(loaded.profile.gateway.aliases))
+        self.providers: dict[str, provider.Provider] = {}
+        self.owner: dict[str, str] = {}
+
+    def provider_for(self, name: str) -> provider.Provider:
+        """The (one) provider instance called ``name``."""
+        if name not in self.providers:
+            self.providers[name] = provider.create(
+                name,
+                data_dir=self.settings.home / "foundry",
+                logs_dir=self.state.root / "foundry-logs",
+            )
+        return self.providers[name]
+
+    def load_all(self, plans: list[ModelPlan]) -> None:
+        """Prepare and warm up every planned model; a failure marks that model failed, not the host."""
+        specs = self.loaded.profile.models
+        for plan in plans:
+            if plan.use:
+                self.table.put(Route(plan.alias, "", "", task=specs[plan.alias].task), ModelState.LOADING)
+        for plan in plans:
+            if not plan.use:
+                log.warning("model %s %s", plan.alias, plan.reason)
+                continue
+            spec = specs[plan.alias]
+            started = time.monotonic()
+            try:
+                chosen = self.provider_for(spec.provider)
+                route = chosen.prepare(
+                    plan.alias, spec, self.loaded.model_dirs.get(plan.alias), self._progress
+                )
+                self.owner[plan.alias] = spec.provider
+                self.table.put(route, ModelState.LOADING)
+                if route.task == "chat":
+                    warm_up(route)
+                self.table.set_state(plan.alias, ModelState.READY)
+                log.info(
+                    "model %s ready in %.2f s (%s)", plan.alias, time.monotonic() - started, route.model_id
+                )
+            except OpsError as exc:
+                self.table.set_state(plan.alias, ModelState.FAILED, exc.message)
+                log.error("model %s failed: %s", plan.alias, exc.message)
+
+    def _progress(self, alias: str, fraction: float | None, message: str) -> None:
+        detail = f"{message} {fraction:.0%}" if fraction is not None else message
+        self.table.set_state(alias, ModelState.LOADING, detail)
+        log.info("model %s: %s", alias, detail)
+
+    async def control(self, alias: str, action: str) -> None:
+        """Load or unload ``alias`` (the gateway's admin route)."""
+        chosen = self.providers[self.owner[alias]] if alias in self.owner else None
+        if chosen is None:
+            raise ModelError(f"model {alias!r} is not prepared in this host")
+        if action == "unload":
+            await asyncio.to_thread(chosen.unload, alias)
+            self.table.set_state(alias, ModelState.UNLOADED)
+        else:
+            self.table.set_state(alias, ModelState.LOADING, "loading")
+            await asyncio.to_thread(chosen.load, alias)
+            self.table.set_state(alias, ModelState.READY)
+
+    def close(self) -> None:
+        """Release every provider."""
+        for chosen in self.providers.values():
+            try:
+                chosen.close()
+            except Exception as exc:  # shutting down: report and go on with the others
+                log.warning("closing provider %s: %s", chosen.name, exc)
+
+
+def warm_up(route: Route, timeout: float = 300.0) -> None:
+    """One short generation straight at the upstream, so the first real request is not the slow one."""
+    headers = {"authorization": f"Bearer {route.api_key.reveal()}"} if route.api_key else {}
+    body = {"model": route.model_id, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2}
+    try:
+        response = httpx.post(
+            f"{route.base_url}/chat/completions", json=body, headers=headers, timeout=timeout
+        )
+    except httpx.HTTPError as exc:
+        raise ModelError(f"model {route.alias!r}: warm-up failed ({type(exc).__name__})") from None
+    if response.status_code != 200:
+        raise ModelError(
+            f"model {route.alias!r}: warm-up answered HTTP {response.status_code}: {response.text[:200]}"
+        )
+
+
+def serve(loaded: LoadedProfile, addresses: list[str], settings: Settings | None = None) -> None:
+    """Run the host for ``loaded`` in this process until SIGTERM/SIGINT."""
+    settings = settings or Settings.from_env()
+    state = StackState.for_stack(loaded.name, settings).ensure()
+    key = state.secrets.get_or_create(GATEWAY_KEY)
+    gateway = loaded.profile.gateway
+    sockets = ports.bind(addresses, gateway.port)  # before anything else: a busy port starts nothing
+    plans = plan_models(loaded, settings)
+    host = Host(loaded, state, settings)
+    config = GatewayConfig(
+        stack=loaded.name,
+        key=key,
+        default_max_tokens=gateway.default_max_tokens,
+        max_body_bytes=gateway.max_body_bytes,
+    )
+    app = create_app(host.table, config, control=host.control)
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=5)
+    )
+    info = HostInfo(os.getpid(), gateway.port, tuple(addresses), str(loaded.path), time.time())
+    info.write(state.pid_file)
+    log.info("gateway for stack %s on %s", loaded.name, ", ".join(f"{a}:{gateway.port}" for a in addresses))
+    loader = threading.Thread(target=host.load_all, args=(plans,), name="model-loader", daemon=True)
+    loader.start()
+    # uvicorn re-raises the signal it caught after its graceful shutdown; with the default
+    # SIGTERM action that would kill us before the models are unloaded and the pid file removed.
+    signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        server.run(sockets=sockets)
+    finally:
+        host.close()
+        for sock in sockets:
+            sock.close()
+        current = HostInfo.read(state.pid_file)
+        if current and current.pid == os.getpid():
+            state.pid_file.unlink(missing_ok=True)
+        log.info("host stopped")

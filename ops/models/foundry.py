@@ -1,0 +1,189 @@
+"""The ``foundry`` provider: Foundry Local in-process through foundry-local-sdk.
+
+Catalog models are found by alias and downloaded (with progress; the runtime resumes a
+partial download); local ONNX Runtime GenAI folders are registered as bring-your-own models,
+idempotently. Foundry's own web service is started on ``127.0.0.1`` on a free port; the
+gateway is the only thing that talks to it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from pathlib import Path
+
+from ops.errors import ModelError
+from ops.gateway.table import Route
+from ops.models import provider
+from ops.models.provider import Progress
+from ops.profiles.schema import ModelSpec
+
+log = logging.getLogger(__name__)
+
+#: Local (BYOM) models are served only under this path by Foundry's web service.
+LOCAL_PREFIX = "/catalogs/local/v1"
+CATALOG_PREFIX = "/v1"
+
+
+def local_model_id(alias: str, folder: Path) -> str:
+    """A stable ``name:version`` id for a local folder: the same folder always gets the same id."""
+    digest = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:8]
+    return f"{alias}-{digest}:1"
+
+
+def context_length(folder: Path) -> int | None:
+    """The context length from a model folder's ``genai_config.json``."""
+    try:
+        config = json.loads((folder / "genai_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return config.get("model", {}).get("context_length") or config.get("search", {}).get("max_length")
+
+
+class FoundryProvider:
+    """Foundry Local, in this process. The SDK's manager is a per-process singleton."""
+
+    name = "foundry"
+
+    def __init__(self, data_dir: Path, logs_dir: Path, web_url: str = "http://127.0.0.1:0", **_ignored):
+        self.data_dir = data_dir
+        self.logs_dir = logs_dir
+        self.web_url = web_url
+        self.base_url: str | None = None
+        self._models: dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Initialise the runtime (shared model cache under ``data_dir``) and start its web service."""
+        if self.base_url:
+            return
+        from foundry_local_sdk import Configuration, FoundryLocalManager
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            if FoundryLocalManager.instance is None:
+                FoundryLocalManager.initialize(
+                    Configuration(
+                        app_name="ops",
+                        app_data_dir=str(self.data_dir / "app"),
+                        model_cache_dir=str(self.data_dir / "models"),
+                        logs_dir=str(self.logs_dir),
+                        web=Configuration.WebService(urls=self.web_url),
+                        disable_nonessential_telemetry=True,
+                    )
+                )
+            manager = FoundryLocalManager.instance
+            if not manager.urls:
+                manager.start_web_service()
+        except Exception as exc:  # the SDK raises its own exception types and RuntimeErrors
+            raise ModelError(
+                f"the Foundry Local runtime did not start: {_first_line(exc)}",
+                hint=f"check that {self.data_dir} is writable; the runtime's logs are in {self.logs_dir}",
+            ) from None
+        self.base_url = manager.urls[0].rstrip("/")
+        log.info("Foundry Local web service at %s", self.base_url)
+
+    @property
+    def manager(self):
+        """The SDK's manager (after :meth:`start`)."""
+        from foundry_local_sdk import FoundryLocalManager
+
+        return FoundryLocalManager.instance
+
+    def register_local(self, alias: str, folder: Path) -> object:
+        """Register ``folder`` as a bring-your-own model unless already registered; return the model."""
+        from foundry_local_sdk import CatalogType, ModelInfoBuilder
+
+        catalog = self.manager.get_catalog(CatalogType.LOCAL)
+        model_id = local_model_id(alias, folder)
+        model = catalog.get_model_variant(model_id)
+        if model is not None:
+            return model
+        with ModelInfoBuilder() as metadata:
+            metadata.set_string_property("task", "chat-completion")
+            metadata.set_string_property("displayName", alias)
+            return catalog.register_model(
+                model_path=str(folder.resolve()), model_id=model_id, metadata=metadata
+            )
+
+    def prepare(self, alias: str, spec: ModelSpec, folder: Path | None, progress: Progress) -> Route:
+        """Register (local) or download (catalog), then load; return the route to Foundry's web service."""
+        self.start()
+        assert self.base_url is not None
+        try:
+            if folder is not None:
+                progress(alias, None, "registering")
+                model = self.register_local(alias, folder)
+                prefix, context = LOCAL_PREFIX, spec.context or context_length(folder)
+            else:
+                assert spec.catalog is not None
+                model = self.manager.catalog.get_model(spec.catalog)
+                if model is None:
+                    raise ModelError(
+                        f"model {alias!r}: {spec.catalog!r} is not in the Foundry catalog",
+                        hint="run `ops model list` to see the catalog's aliases",
+                    )
+                if not model.is_cached:
+                    progress(alias, 0.0, "downloading")
+                    model.download(lambda pct: progress(alias, pct / 100.0, "downloading"))
+                prefix, context = CATALOG_PREFIX, spec.context or model.context_length
+            progress(alias, None, "loading")
+            if not model.is_loaded:
+                model.load()
+        except ModelError:
+            raise
+        except Exception as exc:
+            raise ModelError(
+                f"model {alias!r} did not load: {_first_line(exc)}", hint="see the host log"
+            ) from None
+        with self._lock:
+            self._models[alias] = model
+        return Route(
+            alias, model.id, self.base_url + prefix, provider=self.name, task=spec.task, context=context
+        )
+
+    def load(self, alias: str) -> None:
+        """Load ``alias`` again after an unload."""
+        model = self._model(alias)
+        if not model.is_loaded:
+            model.load()
+
+    def unload(self, alias: str) -> None:
+        """Unload ``alias``; it stays registered and cached."""
+        model = self._model(alias)
+        if model.is_loaded:
+            model.unload()
+
+    def _model(self, alias: str):
+        with self._lock:
+            if alias not in self._models:
+                raise ModelError(f"model {alias!r} was never prepared in this host", hint="check the profile")
+            return self._models[alias]
+
+    def close(self) -> None:
+        """Unload the models, stop the web service and release the runtime."""
+        manager = self.manager
+        if manager is None:
+            return
+        for alias in list(self._models):
+            try:
+                self.unload(alias)
+            except Exception as exc:  # closing must go on; one bad model must not keep the rest loaded
+                log.warning("unloading %s failed: %s", alias, _first_line(exc))
+        try:
+            if manager.urls:
+                manager.stop_web_service()
+        finally:
+            manager.close()
+            self.base_url = None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+provider.register("foundry", FoundryProvider)
