@@ -102,3 +102,27 @@ def test_greedy_generation_is_non_empty_and_repeatable(bundled):
     assert text.strip()
     assert text == tokenizer.decode(second)
     assert "\ufffd" not in text and all(ch.isprintable() or ch == "\n" for ch in text)
+
+
+def test_make_defaults_keep_builds_out_of_the_runtime():
+    from ops.models.tinymodel import make
+
+    args = make.parse_args([])
+    assert args.name == "tiny-fp32"
+    assert args.out == make.REPO / ".cache" / "models" / "tiny-fp32"
+    assert args.builder_venv == make.REPO / ".cache" / "tinymodel-builder"
+    # Unpinned, pip would pick a multi-GB CUDA torch and drifting versions of everything else.
+    assert all("==" in requirement for requirement in make.BUILDER_REQUIREMENTS)
+
+
+def test_make_refuses_to_replace_a_folder_that_is_not_a_model(tmp_path, capsys):
+    from ops.models.tinymodel import make
+
+    precious = tmp_path / "notes.txt"
+    precious.write_text("keep me")
+    venv_dir = tmp_path / "builder"
+    code = make.main(["--out", str(tmp_path), "--builder-venv", str(venv_dir)])
+    assert code == 2
+    assert "is not a model folder" in capsys.readouterr().err
+    assert precious.read_text() == "keep me"
+    assert not venv_dir.exists()

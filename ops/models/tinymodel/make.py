@@ -10,7 +10,7 @@ and ONNX Runtime GenAI paths need a real model to prove they work. This script m
 
 The model writes gibberish: it is for smoke tests and benchmarks, not for answers.
 
-Building needs torch and transformers (about 1 GB), which the runtime must not depend on,
+Building needs torch and transformers (about 1.3 GB), which the runtime must not depend on,
 so the script creates its own virtual environment once (``--builder-venv``) and re-runs
 itself inside it. Run it as::
 
@@ -125,7 +125,7 @@ def ensure_builder(venv_dir: Path) -> Path:
     if python.exists() and stamp.exists() and stamp.read_text() == wanted:
         return python
     started = time.perf_counter()
-    print(f"setting up the builder environment in {venv_dir} (once; about 1 GB)", flush=True)
+    print(f"setting up the builder environment in {venv_dir} (once; about 1.3 GB)", flush=True)
     if not python.exists():
         venv.EnvBuilder(with_pip=True, clear=venv_dir.exists()).create(venv_dir)
     done = subprocess.run([str(python), "-m", "pip", "install", "--quiet", *BUILDER_REQUIREMENTS])
