@@ -99,9 +99,12 @@ def start(
         command = [sys.executable, "-m", "ops", "host", "run", str(loaded.path)]
         for address in addresses:
             command += ["--bind", address]
+        # The child must use the same state home as this process, whatever the environment says.
+        env = {**os.environ, "OPS_HOME": str(state.root.parent.parent)}
         with state.log_file.open("ab") as log:
             process = subprocess.Popen(
                 command,
+                env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

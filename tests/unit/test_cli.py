@@ -57,16 +57,16 @@ def test_offline_profile_has_two_local_models(capsys):
     assert all(m["catalog"] is None for m in models.values())
 
 
-def test_up_skips_unreachable_catalog_model_and_says_why(capsys, monkeypatch):
-    monkeypatch.setattr(catalog, "CATALOG_URL", "https://catalog.invalid/models")
+def test_plan_skips_unreachable_catalog_model_and_says_why(monkeypatch):
+    from ops import profiles, stack
+
     monkeypatch.setattr(
         "ops.stack.check_catalog", lambda timeout: catalog.check_catalog(timeout, "https://catalog.invalid/x")
     )
-    code, out, err = run(capsys, "up", "workshop")
-    assert "model phi-4-mini: skipped: the Foundry catalog cannot be reached" in err
-    assert "model tiny: local" in out
-    # The rest of the stack is not built yet: the command says so and fails rather than pretending.
-    assert "not built yet" in err and code == 1
+    plans = {p.alias: p for p in stack.plan_models(profiles.load("workshop"))}
+    assert plans["phi-4-mini"].use is False
+    assert plans["phi-4-mini"].reason.startswith("skipped: the Foundry catalog cannot be reached")
+    assert plans["tiny"].use is True and plans["tiny"].source == "local"
 
 
 def test_required_catalog_model_offline_is_model_error(tmp_path, capsys, monkeypatch):

@@ -1,0 +1,1 @@
+"""Workloads: in-process generation, smoke tests and benchmarks, with their measured figures."""

@@ -1,0 +1,57 @@
+"""Helpers to run real model hosts in tests: a free port, a profile on the bundled tiny models."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from ops import profiles
+from ops.host import process
+from ops.profiles import LoadedProfile
+from ops.settings import Settings
+from ops.stack import GATEWAY_KEY, prepare_state
+from ops.state import StackState
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def write_profile(folder: Path, name: str, port: int, bind: str = "[127.0.0.1]") -> Path:
+    """A profile serving both bundled tiny models through a gateway on ``port``."""
+    path = folder / f"{name}.yaml"
+    path.write_text(
+        f"name: {name}\n"
+        "models:\n"
+        "  tiny: {path: bundled:tiny-fp32}\n"
+        "  tiny-int4: {path: bundled:tiny-int4}\n"
+        f"gateway: {{port: {port}, bind: {bind}, default_max_tokens: 16, max_body_bytes: 100000}}\n"
+    )
+    return path
+
+
+class RunningHost:
+    """A host started through the library, as `ops up` does it."""
+
+    def __init__(self, home: Path, folder: Path, name: str, bind: str = "[127.0.0.1]"):
+        self.settings = Settings.from_env({"OPS_HOME": str(home)})
+        self.port = free_port()
+        self.path = write_profile(folder, name, self.port, bind)
+        self.loaded: LoadedProfile = profiles.load_path(self.path)
+        self.state: StackState = prepare_state(name, self.settings)
+        self.key = self.state.secrets.get(GATEWAY_KEY).reveal()
+
+    def start(self, addresses: list[str] | None = None):
+        info, reused = process.start(self.loaded, self.state, addresses or ["127.0.0.1"], timeout=120)
+        self.info = info
+        return info, reused
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def stop(self) -> bool:
+        return process.stop(self.state)
