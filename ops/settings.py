@@ -18,10 +18,14 @@ OPS_DEBUG = "OPS_DEBUG"
 OPS_PROFILE_PATH = "OPS_PROFILE_PATH"
 #: Seconds to wait for the Foundry model catalog before treating it as unreachable.
 OPS_CATALOG_TIMEOUT = "OPS_CATALOG_TIMEOUT"
+#: The Foundry model catalog to use (Foundry's own default when unset); must end in /asset-gallery/v1.0/models.
+OPS_CATALOG_URL = "OPS_CATALOG_URL"
+#: Debian mirror for bootstrapping the base image (default: the host's apt mirror).
+OPS_DEBIAN_MIRROR = "OPS_DEBIAN_MIRROR"
 #: ``1`` means we run in CI: tests that need a real dependency fail instead of skipping.
 OPS_CI = "OPS_CI"
 
-ALL = (OPS_HOME, OPS_DEBUG, OPS_PROFILE_PATH, OPS_CATALOG_TIMEOUT, OPS_CI)
+ALL = (OPS_HOME, OPS_DEBUG, OPS_PROFILE_PATH, OPS_CATALOG_TIMEOUT, OPS_CATALOG_URL, OPS_DEBIAN_MIRROR, OPS_CI)
 
 DEFAULT_CATALOG_TIMEOUT = 3.0
 
@@ -34,6 +38,7 @@ class Settings:
     debug: bool
     profile_path: tuple[Path, ...]
     catalog_timeout: float
+    catalog_url: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -44,6 +49,7 @@ class Settings:
             debug=env.get(OPS_DEBUG, "") not in ("", "0", "false", "no"),
             profile_path=tuple(Path(p) for p in env.get(OPS_PROFILE_PATH, "").split(os.pathsep) if p),
             catalog_timeout=_float(env.get(OPS_CATALOG_TIMEOUT), DEFAULT_CATALOG_TIMEOUT),
+            catalog_url=env.get(OPS_CATALOG_URL) or None,
         )
 
 

@@ -42,7 +42,7 @@ def plan_models(loaded: LoadedProfile, settings: Settings | None = None) -> list
     specs = loaded.profile.models
     reach = None
     if any(spec.catalog for spec in specs.values()):
-        reach = check_catalog(settings.catalog_timeout)
+        reach = check_catalog(settings.catalog_timeout, settings.catalog_url)
     plans = []
     for alias, spec in specs.items():
         if spec.path:

@@ -32,6 +32,17 @@ def ops_home(tmp_path, monkeypatch) -> Path:
     return home
 
 
+@pytest.fixture
+def silent_server():
+    """``host:port`` of a TCP server that accepts connections and never says a word."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)  # the kernel completes handshakes; nobody ever reads or writes
+        yield f"127.0.0.1:{sock.getsockname()[1]}"
+
+
 def require(condition: bool, what: str) -> None:
     """Fail in CI, skip elsewhere, when a real dependency is missing."""
     if condition:

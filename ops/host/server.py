@@ -92,6 +92,7 @@ class Host:
                 name,
                 data_dir=self.settings.home / "foundry",
                 logs_dir=self.state.root / "foundry-logs",
+                catalog_url=self.settings.catalog_url,
             )
         return self.providers[name]
 

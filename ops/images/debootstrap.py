@@ -19,10 +19,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ops.errors import DockerError
+from ops.settings import OPS_DEBIAN_MIRROR
 
 SUITE = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
-MIRROR_ENV = "OPS_DEBIAN_MIRROR"
+MIRROR_ENV = OPS_DEBIAN_MIRROR
 DEBOOTSTRAP_TIMEOUT_S = 900
 
 # Per-package lines ("I: Retrieving libc6 2.36-9") are hundreds; the rest are the phases.

@@ -22,8 +22,9 @@ class Reachability:
     reason: str
 
 
-def check_catalog(timeout: float, url: str = CATALOG_URL) -> Reachability:
-    """Reach the catalog's host over HTTPS within ``timeout`` seconds; any HTTP answer counts."""
+def check_catalog(timeout: float, url: str | None = None) -> Reachability:
+    """Reach the catalog (default: Foundry's) within ``timeout`` seconds; any HTTP answer counts."""
+    url = url or CATALOG_URL
     try:
         with httpx.Client(timeout=httpx.Timeout(timeout), follow_redirects=False) as client:
             response = client.head(url)

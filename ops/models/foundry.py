@@ -47,7 +47,15 @@ class FoundryProvider:
 
     name = "foundry"
 
-    def __init__(self, data_dir: Path, logs_dir: Path, web_url: str = "http://127.0.0.1:0", **_ignored):
+    def __init__(
+        self,
+        data_dir: Path,
+        logs_dir: Path,
+        web_url: str | None = "http://127.0.0.1:0",
+        catalog_url: str | None = None,
+        **_ignored,
+    ):
+        self.catalog_url = catalog_url
         self.data_dir = data_dir
         self.logs_dir = logs_dir
         self.web_url = web_url
@@ -56,8 +64,11 @@ class FoundryProvider:
         self._lock = threading.Lock()
 
     def start(self) -> None:
-        """Initialise the runtime (shared model cache under ``data_dir``) and start its web service."""
-        if self.base_url:
+        """Initialise the runtime (shared model cache under ``data_dir``) and start its web service.
+
+        With ``web_url=None`` (the CLI's model commands) no web service is started.
+        """
+        if self.base_url or (self.web_url is None and self.manager is not None):
             return
         from foundry_local_sdk import Configuration, FoundryLocalManager
 
@@ -71,20 +82,22 @@ class FoundryProvider:
                         app_data_dir=str(self.data_dir / "app"),
                         model_cache_dir=str(self.data_dir / "models"),
                         logs_dir=str(self.logs_dir),
-                        web=Configuration.WebService(urls=self.web_url),
+                        web=Configuration.WebService(urls=self.web_url) if self.web_url else None,
                         disable_nonessential_telemetry=True,
+                        catalog_urls=[(self.catalog_url, None)] if self.catalog_url else None,
                     )
                 )
             manager = FoundryLocalManager.instance
-            if not manager.urls:
+            if self.web_url and not manager.urls:
                 manager.start_web_service()
         except Exception as exc:  # the SDK raises its own exception types and RuntimeErrors
             raise ModelError(
                 f"the Foundry Local runtime did not start: {_first_line(exc)}",
                 hint=f"check that {self.data_dir} is writable; the runtime's logs are in {self.logs_dir}",
             ) from None
-        self.base_url = manager.urls[0].rstrip("/")
-        log.info("Foundry Local web service at %s", self.base_url)
+        if self.web_url:
+            self.base_url = manager.urls[0].rstrip("/")
+            log.info("Foundry Local web service at %s", self.base_url)
 
     @property
     def manager(self):
