@@ -11,7 +11,6 @@ from ops import settings
 from ops.cli import main
 from ops.models import catalog
 
-
 # .invalid never resolves (RFC 2606): the catalog is unreachable at once, on any machine.
 OFFLINE_CATALOG = "https://catalog.invalid/asset-gallery/v1.0/models"
 
