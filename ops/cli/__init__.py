@@ -47,7 +47,7 @@ def _root(
 
 def _register() -> None:
     # Imported here so each command module can import `app` from this package.
-    from ops.cli import down, endpoint, host, model, profiles, up, validate  # noqa: F401
+    from ops.cli import bench, down, endpoint, host, model, profiles, up, validate  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -168,6 +168,7 @@ def create_app(table: ModelTable, config: GatewayConfig, control: Control | None
             "owned_by": route.provider,
             "ready": table.state(alias) == ModelState.READY,
             "upstream_id": route.model_id,
+            "upstream_url": route.base_url,
             "task": route.task,
             "context_length": route.context,
         }
