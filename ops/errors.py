@@ -67,9 +67,10 @@ class ModelError(OpsError):
 
 
 class ProbeTimeout(OpsError):
-    """A readiness probe did not pass in time."""
+    """A readiness probe did not pass in time; ``evidence`` holds log lines to show with it."""
 
     exit_code = ExitCode.TIMEOUT
+    evidence: list[str] = []
 
 
 class ConflictError(OpsError):

@@ -23,7 +23,9 @@ from ops.host import process
 from ops.settings import Settings
 from ops.stack import GATEWAY_KEY, prepare_state
 
-PROMPT = [{"role": "user", "content": "Explain in detail why small language models suit on-device inference."}]
+PROMPT = [
+    {"role": "user", "content": "Explain in detail why small language models suit on-device inference."}
+]
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,9 @@ def _figures(name: str, samples: list[tuple[float, float, int]]) -> PathFigures:
     # End to end (tokens over the whole request): Foundry's stream starts late and then arrives in
     # bursts, so a rate measured after the first token would say more about buffering than speed.
     rates = [n / total for _first, total, n in samples if total > 0]
-    return PathFigures(name, median(rates), median([s[0] for s in samples]) * 1000, samples[0][2], len(samples))
+    return PathFigures(
+        name, median(rates), median([s[0] for s in samples]) * 1000, samples[0][2], len(samples)
+    )
 
 
 def run(
@@ -136,7 +140,9 @@ def _measure(model_dir, gateway_url, key, max_tokens, runs, latency_samples, say
         ):
             say(f"{name} streaming, {runs} runs")
             _stream(client, url, headers, {**body, "model": model, "max_tokens": 8})
-            figures.append(_figures(name, [_stream(client, url, headers, {**body, "model": model}) for _ in range(runs)]))
+            figures.append(
+                _figures(name, [_stream(client, url, headers, {**body, "model": model}) for _ in range(runs)])
+            )
         say(f"added latency, {latency_samples} alternating requests")
         tiny = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1, "temperature": 0}
         direct_ms, gateway_ms = [], []

@@ -47,7 +47,20 @@ def _root(
 
 def _register() -> None:
     # Imported here so each command module can import `app` from this package.
-    from ops.cli import bench, down, endpoint, host, model, profiles, up, validate  # noqa: F401
+    from ops.cli import (  # noqa: F401
+        bench,
+        down,
+        endpoint,
+        export,
+        host,
+        logs,
+        model,
+        profiles,
+        restart,
+        status,
+        up,
+        validate,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,7 +28,9 @@ def gateway_command(
     if json_:
         output.emit_json({**result.__dict__, "kept_fraction": result.kept_fraction})
         return
-    table = Table("path", "tokens/s (end to end)", "first token (ms)", "tokens", "runs", box=None, header_style="bold")
+    table = Table(
+        "path", "tokens/s (end to end)", "first token (ms)", "tokens", "runs", box=None, header_style="bold"
+    )
     for p in result.paths:
         table.add_row(p.path, f"{p.tokens_per_s:,.0f}", f"{p.first_token_ms:.1f}", str(p.tokens), str(p.runs))
     output.out.print(f"model {result.model}, {result.max_tokens} new tokens, streaming (medians)")

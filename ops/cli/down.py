@@ -1,20 +1,41 @@
-"""``ops down PROFILE``: stop the stack (the model host so far; data is kept)."""
+"""``ops down PROFILE [--volumes]``: stop the stack; data is kept unless asked."""
 
 from __future__ import annotations
 
 import typer
 
+from ops import lifecycle
 from ops import profiles as lib
 from ops.cli import app, output
-from ops.host import process
-from ops.state import StackState
+from ops.errors import ExitCode
 
 
 @app.command("down")
-def down_command(profile: str = typer.Argument("workshop", help="Profile name or path.")) -> None:
-    """Stop the stack of PROFILE; its secrets and data are kept."""
+def down_command(
+    profile: str = typer.Argument("workshop", help="Profile name or path."),
+    volumes: bool = typer.Option(
+        False, "--volumes", help="Also delete the stack's data volumes (asks first)."
+    ),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before deleting volumes."),
+) -> None:
+    """Stop the model host and remove the stack's containers and network; volumes survive unless --volumes."""
     loaded = lib.load(profile)
-    if process.stop(StackState.for_stack(loaded.name)):
-        output.line(f"model host of {loaded.name} stopped")
-    else:
-        output.line(f"model host of {loaded.name} was not running")
+    if (
+        volumes
+        and not yes
+        and not typer.confirm(
+            f"Delete every data volume of stack {loaded.name} (chats, users, indexes)?", default=False
+        )
+    ):
+        output.note("nothing deleted")
+        raise typer.Exit(ExitCode.FAILURE)
+    report = lifecycle.down(loaded, remove_volumes=volumes)
+    output.line(f"model host of {loaded.name} {'stopped' if report.host_stopped else 'was not running'}")
+    for name in report.containers:
+        output.line(f"{name}: removed")
+    if report.network_removed:
+        output.line("network removed")
+    for name in report.volumes:
+        output.line(f"volume {name}: deleted")
+    if not volumes:
+        output.line("volumes kept (`ops down --volumes` deletes them)", style="dim")

@@ -38,6 +38,11 @@ def note(text: str, style: str = "yellow") -> None:
 def error(exc: OpsError) -> None:
     """Print an :class:`OpsError` as one red line plus its hint."""
     err.print(f"[bold red]error:[/] {escape(redact(exc.message))}")
+    evidence = getattr(exc, "evidence", None)
+    if evidence:
+        err.print(f"[dim]last {len(evidence)} log lines:[/]")
+        for text in evidence:
+            err.print(f"  [dim]{escape(redact(text))}[/]")
     if exc.hint:
         err.print(f"[dim]hint:[/] {escape(redact(exc.hint))}")
 

@@ -7,9 +7,39 @@ every default. Built-ins register the same way a plug-in would, through :func:`r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ops.errors import UsageError
+
+if TYPE_CHECKING:
+    from ops.secrets import Secret, SecretStore
+
+
+@dataclass(frozen=True)
+class StackContext:
+    """What a kind needs to wire its container to the stack."""
+
+    stack: str
+    gateway_port: int
+    gateway_key: Secret
+    secrets: SecretStore
+    models: tuple[str, ...]
+
+    @property
+    def gateway_url(self) -> str:
+        """The gateway as containers reach it."""
+        return f"http://host.docker.internal:{self.gateway_port}/v1"
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """What a kind's end-to-end check found: the models it sees and one answer through it."""
+
+    models: tuple[str, ...]
+    answer: str
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -24,6 +54,10 @@ class ServiceKind:
     host_port: int | None = None
     data_path: str | None = None
     health_path: str | None = None
+    #: Environment wiring the container to the stack (gateway URL, key, generated secrets).
+    environment: Callable[[StackContext], dict[str, str | Secret]] | None = field(default=None, compare=False)
+    #: End-to-end check through the service's own API, given its base URL on the host.
+    chain: Callable[[StackContext, str, float], ChainReport] | None = field(default=None, compare=False)
 
     @property
     def needs_image(self) -> bool:
@@ -55,45 +89,5 @@ def get(name: str) -> ServiceKind:
         ) from None
 
 
-register(
-    ServiceKind(
-        name="open-webui",
-        description="Open WebUI chat interface, wired to the gateway",
-        # Pinned to a release: the seed's moving `:main` tag changes under a class mid-workshop.
-        image="ghcr.io/open-webui/open-webui:v0.12.4",
-        recipe="open-webui",
-        port=8080,
-        host_port=3000,
-        data_path="/app/backend/data",
-        health_path="/health",
-    )
-)
-register(
-    ServiceKind(
-        name="chainlit-rag",
-        description="Chainlit chat app with retrieval over local documents",
-        image=None,
-        recipe="chainlit-rag",
-        port=8000,
-        host_port=8501,
-        data_path="/data",
-        health_path="/health",
-    )
-)
-register(
-    ServiceKind(
-        name="webgpu-demo",
-        description="Static WebGPU / WASM digits classifier served over http",
-        image=None,
-        recipe="webgpu-demo",
-        port=8080,
-        host_port=8502,
-        health_path="/",
-    )
-)
-register(
-    ServiceKind(
-        name="container",
-        description="Any image: nothing is defaulted, the profile gives image and ports",
-    )
-)
+# The built-in kinds register themselves the way a plug-in would.
+from ops.services import kinds  # noqa: E402, F401

@@ -1,0 +1,386 @@
+"""``up``, ``down``, ``status``: a stack's whole life, as library calls the CLI and the pytest plugin share.
+
+``up`` decides everything it can before changing anything (models, secrets, Docker reachable,
+ports free or ours, images), prints its plan, then starts the model host and reconciles the
+containers, and returns only when every service is ready and the chain works.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import docker.errors
+
+from ops import reconcile, services
+from ops.errors import ConflictError, DockerError, OpsError
+from ops.host import ports, process
+from ops.network import bind_addresses, network_name
+from ops.profiles import LoadedProfile
+from ops.services import StackContext
+from ops.services import spec as specs_mod
+from ops.settings import Settings
+from ops.stack import GATEWAY_KEY, LABEL_STACK, ModelPlan, plan_models, prepare_state
+from ops.state import StackState
+
+Say = Callable[[str], None]
+#: Below this much free space where Docker keeps images and volumes, `ops up` refuses to start.
+MIN_FREE_BYTES = 2 * 1024**3
+
+
+@dataclass(frozen=True)
+class ServiceReport:
+    """One service after ``up``: what was done, and where it answers."""
+
+    service: str
+    action: str
+    url: str
+    image: str
+    image_source: str
+
+
+@dataclass(frozen=True)
+class UpReport:
+    """What ``up`` did and where everything is."""
+
+    stack: str
+    models: list[ModelPlan]
+    gateway_url: str
+    host_reused: bool
+    services: list[ServiceReport]
+    changed: bool
+    chain: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+    secrets_file: str = ""
+
+
+@contextlib.contextmanager
+def stack_lock(state: StackState) -> Iterator[None]:
+    """Serialise ``up`` and ``down`` of one stack across processes."""
+    state.ensure()
+    fd = os.open(state.root / "up.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def context(loaded: LoadedProfile, state: StackState, models: list[ModelPlan]) -> StackContext:
+    """The wiring context for the stack's services."""
+    return StackContext(
+        stack=loaded.name,
+        gateway_port=loaded.profile.gateway.port,
+        gateway_key=state.secrets.get_or_create(GATEWAY_KEY),
+        secrets=state.secrets,
+        models=tuple(m.alias for m in models if m.use),
+    )
+
+
+def preflight(client, loaded: LoadedProfile) -> None:
+    """Before any change: every published port is free or already ours, and Docker has disk space."""
+    ours = {
+        (p.get("HostIp"), int(p.get("HostPort")))
+        for c in reconcile.containers(client, loaded.name).values()
+        for bindings in (c.attrs.get("HostConfig", {}).get("PortBindings") or {}).values()
+        for p in bindings or []
+        if p.get("HostPort")
+    }
+    for name, service in loaded.profile.services.items():
+        if not service.enabled:
+            continue
+        kind = services.get(service.kind)
+        for port in service.ports if service.ports is not None else specs_mod.default_ports(kind):
+            if (port.host_ip, port.host_port) in ours:
+                continue
+            try:
+                ports.check_free([port.host_ip], port.host_port)
+            except ConflictError as exc:
+                raise ConflictError(
+                    f"service {name}: {exc.message}",
+                    hint=f"stop that process, or change services.{name}.ports",
+                ) from None
+    root = client.info().get("DockerRootDir", "/var/lib/docker")
+    with contextlib.suppress(OSError):
+        free = shutil.disk_usage(root).free
+        if free < MIN_FREE_BYTES:
+            raise OpsError(
+                f"only {free / 1024**3:.1f} GiB free in {root}, where Docker keeps images and volumes",
+                hint="free some space (`docker system prune` removes unused images) and retry",
+            )
+
+
+def up(
+    loaded: LoadedProfile,
+    settings: Settings | None = None,
+    say: Say = lambda _: None,
+    host_timeout: float = 900,
+) -> UpReport:
+    """Bring the stack up; idempotent. Raises :class:`OpsError` subclasses with hints."""
+    started = time.monotonic()
+    settings = settings or Settings.from_env()
+    models = plan_models(loaded, settings)
+    for m in models:
+        say(f"model {m.alias}: {m.source} {m.where}" if m.use else f"model {m.alias}: {m.reason}")
+    state = prepare_state(loaded.name, settings)
+    wanted = [n for n, s in loaded.profile.services.items() if s.enabled]
+    client = None
+    if wanted:
+        from ops.docker_engine import connect
+
+        client = connect()
+    with stack_lock(state):
+        if client is not None:
+            preflight(client, loaded)
+        addresses, notice = bind_addresses(loaded.profile.gateway.bind, loaded.name, client)
+        if notice:
+            say(notice)
+        info, reused = process.start(loaded, state, addresses, timeout=host_timeout, watch=_watcher(say))
+        say(f"model host {'already running' if reused else 'started'} (pid {info.pid}) at {info.url}/v1")
+        reports: list[ServiceReport] = []
+        changed = not reused
+        chain: dict[str, str] = {}
+        if client is not None:
+            ctx = context(loaded, state, models)
+            images = {name: _image(client, loaded, name, say) for name in wanted}
+            wanted_specs = {}
+            for name in wanted:
+                kind = services.get(loaded.profile.services[name].kind)
+                env = kind.environment(ctx) if kind.environment else {}
+                tag, image_id, _source = images[name]
+                wanted_specs[name] = specs_mod.build(loaded, name, env, tag, image_id)
+            the_plan = reconcile.plan(client, loaded.name, wanted_specs)
+            for action in the_plan.actions:
+                say(f"{action.service}: {action.verb} ({action.reason})")
+            changed = changed or the_plan.changes
+            running = reconcile.apply(client, the_plan, wanted_specs, say)
+            verbs = {a.service: a.verb for a in the_plan.actions}
+            for name, spec in wanted_specs.items():
+                url = _service_url(spec)
+                reports.append(ServiceReport(name, verbs[name], url, spec.image, images[name][2]))
+                kind = services.get(spec.kind)
+                if kind.chain and url and (the_plan.changes or not reused):
+                    report = kind.chain(ctx, url, spec.timeout)
+                    chain[name] = (
+                        f"{len(report.models)} models listed; a chat answered {len(report.answer)} characters"
+                    )
+                    say(f"{name}: chain works ({chain[name]})")
+            del running
+    return UpReport(
+        stack=loaded.name,
+        models=models,
+        gateway_url=f"{info.url}/v1",
+        host_reused=reused,
+        services=reports,
+        changed=changed,
+        chain=chain,
+        seconds=time.monotonic() - started,
+        secrets_file=str(state.secrets.path),
+    )
+
+
+def _watcher(say: Say):
+    seen: dict[str, str] = {}
+
+    def watch(health: dict) -> None:
+        for alias, model_state in health.get("models", {}).items():
+            detail = health.get("details", {}).get(alias) or model_state
+            if seen.get(alias) != detail:
+                seen[alias] = detail
+                say(f"model {alias}: {detail}")
+
+    return watch
+
+
+def _image(client, loaded: LoadedProfile, name: str, say: Say) -> tuple[str, str, str]:
+    """(tag, image id, where it came from) for a service, by its image policy."""
+    from ops.images.build import default_ca_bundle
+    from ops.images.policy import ensure_image
+
+    service = loaded.profile.services[name]
+    kind = services.get(service.kind)
+    image = service.image or kind.image
+    recipe = specs_mod.recipe_dir(service, loaded.path.parent)
+    ca = service.build.ca_bundle if service.build and service.build.ca_bundle else None
+    result = ensure_image(
+        client,
+        image=image,
+        recipe_dir=recipe if recipe and recipe.is_dir() else None,
+        policy=service.image_policy,
+        build_tag=f"ops-{service.kind}:local",
+        ca_bundle=_path(ca, loaded) or default_ca_bundle(),
+        build_args=dict(service.build.args) if service.build else None,
+        progress=lambda line: say(f"{name}: {line}"),
+    )
+    say(f"{name}: image {result.tag} ({result.source}{': ' + result.detail if result.detail else ''})")
+    try:
+        image_id = client.images.get(result.tag).id
+    except docker.errors.ImageNotFound:
+        raise DockerError(
+            f"{name}: image {result.tag} vanished after it was made", hint="retry `ops up`"
+        ) from None
+    return result.tag, image_id, result.source
+
+
+def _path(value, loaded: LoadedProfile):
+    if not value:
+        return None
+    from pathlib import Path
+
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (loaded.path.parent / path).resolve()
+
+
+def _service_url(spec) -> str:
+    for port in spec.ports:
+        host = "127.0.0.1" if port.host_ip == "0.0.0.0" else port.host_ip
+        return f"http://{host}:{port.host_port}"
+    return ""
+
+
+@dataclass(frozen=True)
+class DownReport:
+    """What ``down`` removed."""
+
+    stack: str
+    host_stopped: bool
+    containers: list[str]
+    network_removed: bool
+    volumes: list[str]
+
+
+def down(loaded: LoadedProfile, settings: Settings | None = None, remove_volumes: bool = False) -> DownReport:
+    """Stop the host, remove the stack's containers and network; volumes only when asked."""
+    settings = settings or Settings.from_env()
+    state = StackState.for_stack(loaded.name, settings)
+    with stack_lock(state):
+        stopped = process.stop(state)
+        removed, volumes_removed, network_removed = [], [], False
+        client = _client_if_needed(loaded)
+        if client is not None:
+            for name, container in reconcile.containers(client, loaded.name).items():
+                container.remove(force=True)
+                removed.append(name)
+            for network in client.networks.list(names=[network_name(loaded.name)]):
+                if network.attrs.get("Labels", {}).get(
+                    LABEL_STACK
+                ) == loaded.name or network.name == network_name(loaded.name):
+                    network.remove()
+                    network_removed = True
+            if remove_volumes:
+                for name, volume in reconcile.volumes(client, loaded.name).items():
+                    volume.remove(force=True)
+                    volumes_removed.append(name)
+    return DownReport(loaded.name, stopped, sorted(removed), network_removed, sorted(volumes_removed))
+
+
+def _client_if_needed(loaded: LoadedProfile):
+    from ops.docker_engine import connect
+
+    try:
+        return connect()
+    except DockerError:
+        if loaded.profile.services:
+            raise
+        return None
+
+
+@dataclass(frozen=True)
+class ContainerStatus:
+    """One container of the stack as Docker sees it."""
+
+    service: str
+    name: str
+    state: str
+    health: str
+    restarts: int
+    ports: list[str]
+    image: str
+
+
+@dataclass(frozen=True)
+class StackStatus:
+    """The whole stack: model host, containers, volumes, and where the secrets are."""
+
+    stack: str
+    host: process.HostStatus
+    containers: list[ContainerStatus]
+    volumes: list[str]
+    secrets_file: str
+    docker: str
+
+
+def status(stack: str, settings: Settings | None = None) -> StackStatus:
+    """Ask the host and Docker about ``stack``; Docker being down is reported, not raised."""
+    settings = settings or Settings.from_env()
+    state = StackState.for_stack(stack, settings)
+    host = process.status(state)
+    found: list[ContainerStatus] = []
+    vols: list[str] = []
+    docker_note = "ok"
+    try:
+        from ops.docker_engine import connect
+
+        client = connect(timeout=3)
+    except DockerError as exc:
+        client = None
+        docker_note = exc.message
+    if client is not None:
+        for service, c in sorted(reconcile.containers(client, stack).items()):
+            st = c.attrs.get("State", {})
+            bindings = c.attrs.get("HostConfig", {}).get("PortBindings") or {}
+            published = [
+                f"{b.get('HostIp') or '0.0.0.0'}:{b.get('HostPort')}->{p}"
+                for p, bs in bindings.items()
+                for b in bs or []
+            ]
+            found.append(
+                ContainerStatus(
+                    service,
+                    c.name,
+                    st.get("Status", "?"),
+                    (st.get("Health") or {}).get("Status", "-"),
+                    c.attrs.get("RestartCount", 0),
+                    published,
+                    (c.attrs.get("Config") or {}).get("Image", ""),
+                )
+            )
+        vols = sorted(reconcile.volumes(client, stack))
+    return StackStatus(stack, host, found, vols, str(state.secrets.path), docker_note)
+
+
+def known_stacks(settings: Settings | None = None) -> list[str]:
+    """Stacks that have state on this machine."""
+    settings = settings or Settings.from_env()
+    root = settings.home / "stacks"
+    return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+
+
+def declared_specs(
+    loaded: LoadedProfile, settings: Settings | None = None
+) -> dict[str, specs_mod.ContainerSpec]:
+    """The containers the profile declares, with image names as written (nothing is built or pulled)."""
+    settings = settings or Settings.from_env()
+    state = prepare_state(loaded.name, settings)
+    ctx = StackContext(
+        stack=loaded.name,
+        gateway_port=loaded.profile.gateway.port,
+        gateway_key=state.secrets.get_or_create(GATEWAY_KEY),
+        secrets=state.secrets,
+        models=tuple(loaded.profile.models),
+    )
+    result = {}
+    for name, service in loaded.profile.services.items():
+        if not service.enabled:
+            continue
+        kind = services.get(service.kind)
+        env = kind.environment(ctx) if kind.environment else {}
+        image = service.image or kind.image or f"ops-{service.kind}:local"
+        result[name] = specs_mod.build(loaded, name, env, image)
+    return result

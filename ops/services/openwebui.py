@@ -1,0 +1,87 @@
+"""Open WebUI: wired to the gateway, with a headless admin, and checked end to end through its own API."""
+
+from __future__ import annotations
+
+import httpx
+
+from ops.errors import OpsError
+from ops.secrets import Secret
+
+ADMIN_EMAIL = "open-webui-admin-email"
+ADMIN_PASSWORD = "open-webui-admin-password"
+SECRET_KEY = "open-webui-secret-key"
+
+
+def admin_credentials(ctx) -> tuple[str, Secret]:
+    """The generated admin's email and password (created once, kept in the stack's secrets store)."""
+    email = ctx.secrets.get_or_create(ADMIN_EMAIL, lambda: f"admin@{ctx.stack}.ops.local").reveal()
+    return email, ctx.secrets.get_or_create(ADMIN_PASSWORD)
+
+
+def environment(ctx) -> dict[str, str | Secret]:
+    """Environment for the Open WebUI container: the gateway as its only connection, auth on, env wins."""
+    email, password = admin_credentials(ctx)
+    return {
+        "OPENAI_API_BASE_URL": ctx.gateway_url,
+        "OPENAI_API_KEY": ctx.gateway_key,
+        "ENABLE_OPENAI_API": "true",
+        "ENABLE_OLLAMA_API": "false",
+        "WEBUI_AUTH": "true",
+        "WEBUI_SECRET_KEY": ctx.secrets.get_or_create(SECRET_KEY),
+        "WEBUI_ADMIN_EMAIL": email,
+        "WEBUI_ADMIN_PASSWORD": password,
+        "WEBUI_ADMIN_NAME": "Workshop Admin",
+        "ENABLE_SIGNUP": "false",
+        # ops owns these settings: values saved in Open WebUI's database must not override them.
+        "ENABLE_PERSISTENT_CONFIG": "false",
+        # Private and offline by default: no model hub downloads, no update checks.
+        "OFFLINE_MODE": "true",
+        "HF_HUB_OFFLINE": "1",
+        "ENABLE_VERSION_UPDATE_CHECK": "false",
+        "ANONYMIZED_TELEMETRY": "false",
+        "DO_NOT_TRACK": "true",
+        "SCARF_NO_ANALYTICS": "true",
+    }
+
+
+def sign_in(base_url: str, email: str, password: Secret, timeout: float = 30) -> str:
+    """Sign in through Open WebUI's API; return the session token."""
+    response = httpx.post(
+        f"{base_url}/api/v1/auths/signin",
+        json={"email": email, "password": password.reveal()},
+        timeout=timeout,
+    )
+    if response.status_code != 200:
+        raise OpsError(
+            f"Open WebUI refused the generated admin's sign-in (HTTP {response.status_code})",
+            hint="the data volume may hold another admin: `ops down PROFILE --volumes` starts it fresh",
+        )
+    return response.json()["token"]
+
+
+def chain(ctx, base_url: str, timeout: float):
+    """Sign in, see the profile's models, and get one chat answer through Open WebUI."""
+    from ops.services import ChainReport
+
+    email, password = admin_credentials(ctx)
+    token = sign_in(base_url, email, password)
+    headers = {"authorization": f"Bearer {token}"}
+    listed = httpx.get(f"{base_url}/api/models", headers=headers, timeout=timeout)
+    ids = tuple(m.get("id") for m in listed.json().get("data", [])) if listed.status_code == 200 else ()
+    missing = [m for m in ctx.models if m not in ids]
+    if missing:
+        raise OpsError(
+            f"Open WebUI does not list the model(s) {', '.join(missing)} (it lists: {', '.join(ids) or 'none'})",
+            hint="check the gateway (`ops host status`) and Open WebUI's connection settings (`ops doctor`)",
+        )
+    body = {"model": ctx.models[0], "messages": [{"role": "user", "content": "Say hello."}], "stream": False}
+    answer = httpx.post(f"{base_url}/api/chat/completions", json=body, headers=headers, timeout=timeout)
+    text = ""
+    if answer.status_code == 200:
+        text = ((answer.json().get("choices") or [{}])[0].get("message") or {}).get("content") or ""
+    if not text:
+        raise OpsError(
+            f"a chat through Open WebUI returned no text (HTTP {answer.status_code}: {answer.text[:160]})",
+            hint="see `ops logs PROFILE open-webui` and the host log",
+        )
+    return ChainReport(ids, text)

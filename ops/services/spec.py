@@ -1,0 +1,200 @@
+"""From a profile's service entry to the exact container ``ops`` wants: the wanted state of reconcile.
+
+A :class:`ContainerSpec` holds everything that decides the container (image id, ports, mounts,
+environment, network, restart policy); its :meth:`~ContainerSpec.spec_hash` is stored in the
+``ops.spec-hash`` label, so a later ``ops up`` replaces exactly the containers whose spec changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ops import paths, services
+from ops.network import network_name
+from ops.probes import ContainerProbe, HttpProbe, Probe, TcpProbe
+from ops.profiles import LoadedProfile, PortMapping, ServiceSpec
+from ops.profiles.schema import HealthSpec
+from ops.secrets import Secret
+from ops.stack import LABEL_SERVICE, LABEL_SPEC_HASH, LABEL_STACK
+
+LABEL_VOLUME = "ops.volume"
+DEFAULT_HEALTH_TIMEOUT = 300.0
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A named volume (``ops-<stack>-<name>``) or a host folder, at ``target``."""
+
+    kind: str  # "volume" or "bind"
+    source: str
+    target: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """The container ``ops`` wants for one service."""
+
+    stack: str
+    service: str
+    kind: str
+    image: str
+    ports: tuple[PortMapping, ...]
+    mounts: tuple[Mount, ...]
+    environment: dict[str, str | Secret] = field(default_factory=dict)
+    depends_on: tuple[str, ...] = ()
+    health: HealthSpec | None = None
+    image_id: str = ""
+
+    @property
+    def name(self) -> str:
+        """Container name: ``ops-<stack>-<service>``."""
+        return container_name(self.stack, self.service)
+
+    @property
+    def network(self) -> str:
+        """The stack's network."""
+        return network_name(self.stack)
+
+    def spec_hash(self) -> str:
+        """A digest of everything that decides the container (secret values only as part of the digest)."""
+        data = {
+            "image": self.image,
+            "image_id": self.image_id,
+            "ports": [str(p) for p in self.ports],
+            "mounts": [m.__dict__ for m in self.mounts],
+            "env": {
+                k: v.reveal() if isinstance(v, Secret) else v for k, v in sorted(self.environment.items())
+            },
+            "network": self.network,
+        }
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+    def labels(self) -> dict[str, str]:
+        """Labels that let ``status``, ``down`` and clean-up find exactly this container."""
+        return {LABEL_STACK: self.stack, LABEL_SERVICE: self.service, LABEL_SPEC_HASH: self.spec_hash()}
+
+    def create_kwargs(self) -> dict:
+        """Keyword arguments for ``client.containers.create``."""
+        ports: dict[str, list[tuple[str, int]]] = {}
+        for p in self.ports:
+            ports.setdefault(f"{p.container_port}/{p.protocol}", []).append((p.host_ip, p.host_port))
+        return {
+            "image": self.image_id or self.image,
+            "name": self.name,
+            "detach": True,
+            "labels": self.labels(),
+            "environment": {
+                k: v.reveal() if isinstance(v, Secret) else str(v) for k, v in self.environment.items()
+            },
+            "ports": ports,
+            "mounts": [_docker_mount(m) for m in self.mounts],
+            "network": self.network,
+            "hostname": self.service,
+            # Containers reach the gateway on the host by this name, on Linux as on Docker Desktop.
+            "extra_hosts": {"host.docker.internal": "host-gateway"},
+            "restart_policy": {"Name": "unless-stopped"},
+        }
+
+    def probe(self, container=None) -> Probe:
+        """The readiness probe: the profile's, else the kind's health path on the first published port."""
+        health = self.health
+        kind = services.get(self.kind)
+        path = health.http if health and health.http else kind.health_path
+        port = self._host_port(health.port if health else None)
+        if health and health.tcp and port:
+            return TcpProbe(port.host_ip, port.host_port)
+        if path and port:
+            host = "127.0.0.1" if port.host_ip == "0.0.0.0" else port.host_ip
+            return HttpProbe(
+                f"http://{host}:{port.host_port}{path}",
+                status=health.status if health else 200,
+                body=health.body if health else None,
+            )
+        return ContainerProbe(container)
+
+    @property
+    def timeout(self) -> float:
+        """Seconds to wait for readiness."""
+        return self.health.timeout if self.health else DEFAULT_HEALTH_TIMEOUT
+
+    def _host_port(self, container_port: int | None) -> PortMapping | None:
+        for p in self.ports:
+            if container_port is None or p.container_port == container_port:
+                return p
+        return None
+
+
+def container_name(stack: str, service: str) -> str:
+    """Name of a service's container."""
+    return f"ops-{stack}-{service}"
+
+
+def volume_name(stack: str, volume: str) -> str:
+    """Docker name of a profile's named volume."""
+    return f"ops-{stack}-{volume}"
+
+
+def default_ports(kind: services.ServiceKind) -> tuple[PortMapping, ...]:
+    """The kind's usual published port, on 127.0.0.1."""
+    if kind.port and kind.host_port:
+        return (PortMapping("127.0.0.1", kind.host_port, kind.port),)
+    return ()
+
+
+def recipe_dir(service: ServiceSpec, profile_dir: Path) -> Path | None:
+    """The folder the service's image is built from: ``build.context`` or ``stacks/<recipe>``."""
+    if service.build and service.build.context:
+        folder = Path(service.build.context).expanduser()
+        return folder if folder.is_absolute() else (profile_dir / folder).resolve()
+    kind = services.get(service.kind)
+    return paths.shipped("stacks") / kind.recipe if kind.recipe else None
+
+
+def build(
+    loaded: LoadedProfile, name: str, environment: dict[str, str | Secret], image: str, image_id: str = ""
+) -> ContainerSpec:
+    """The wanted container for service ``name``; ``environment`` is the kind's wiring (profile wins)."""
+    service = loaded.profile.services[name]
+    kind = services.get(service.kind)
+    mounts = []
+    for mount in service.volumes:
+        if mount.is_bind:
+            source = Path(mount.source).expanduser()
+            source = source if source.is_absolute() else (loaded.path.parent / source).resolve()
+            mounts.append(Mount("bind", str(source), mount.target, mount.read_only))
+        else:
+            mounts.append(
+                Mount("volume", volume_name(loaded.name, mount.source), mount.target, mount.read_only)
+            )
+    env: dict[str, str | Secret] = {
+        **environment,
+        **{k: _env_text(v) for k, v in service.environment.items()},
+    }
+    return ContainerSpec(
+        stack=loaded.name,
+        service=name,
+        kind=service.kind,
+        image=image,
+        ports=tuple(service.ports) if service.ports is not None else default_ports(kind),
+        mounts=tuple(mounts),
+        environment=env,
+        depends_on=service.depends_on,
+        health=service.health,
+        image_id=image_id,
+    )
+
+
+def _env_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _docker_mount(mount: Mount):
+    from docker.types import Mount as DockerMount
+
+    return DockerMount(target=mount.target, source=mount.source, type=mount.kind, read_only=mount.read_only)

@@ -1,0 +1,68 @@
+"""A pytest plugin shipped with ``ops``: a fixture that brings a profile up for the test session.
+
+Installed as the ``ops`` pytest plugin (entry point ``pytest11``), so any test suite can write::
+
+    def test_chat(ops_stack):
+        client = OpenAI(base_url=ops_stack.gateway_url, api_key=ops_stack.key)
+
+and run ``pytest --ops-profile offline`` (or set ``ops_profile = offline`` in its pytest ini).
+Everything the session created is removed by label afterwards; volumes too unless
+``--ops-keep-volumes`` is given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+
+@dataclass(frozen=True)
+class RunningStack:
+    """The stack a test session runs against."""
+
+    name: str
+    gateway_url: str
+    key: str
+    services: dict[str, str]  # service -> base URL on the host
+    report: object  # ops.lifecycle.UpReport
+
+
+def pytest_addoption(parser):
+    """``--ops-profile`` / ``ops_profile``: the profile the ``ops_stack`` fixture brings up."""
+    group = parser.getgroup("ops")
+    group.addoption(
+        "--ops-profile", default=None, help="ops profile (name or path) for the ops_stack fixture"
+    )
+    group.addoption(
+        "--ops-keep-volumes", action="store_true", help="keep the stack's volumes after the session"
+    )
+    parser.addini("ops_profile", "ops profile (name or path) for the ops_stack fixture", default="offline")
+
+
+@pytest.fixture(scope="session")
+def ops_stack(request) -> RunningStack:
+    """Bring the configured profile up once per session; take it down (by label) at the end."""
+    from ops import lifecycle, profiles
+    from ops.errors import OpsError
+    from ops.stack import GATEWAY_KEY
+    from ops.state import StackState
+
+    ref = request.config.getoption("--ops-profile") or request.config.getini("ops_profile")
+    loaded = profiles.load(ref)
+    try:
+        report = lifecycle.up(loaded)
+    except OpsError as exc:
+        lifecycle.down(loaded, remove_volumes=not request.config.getoption("--ops-keep-volumes"))
+        pytest.fail(f"ops up {ref}: {exc.message} (hint: {exc.hint})", pytrace=False)
+    key = StackState.for_stack(loaded.name).secrets.get(GATEWAY_KEY)
+    try:
+        yield RunningStack(
+            loaded.name,
+            report.gateway_url,
+            key.reveal() if key else "",
+            {s.service: s.url for s in report.services},
+            report,
+        )
+    finally:
+        lifecycle.down(loaded, remove_volumes=not request.config.getoption("--ops-keep-volumes"))
