@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -144,8 +145,6 @@ def test_healing_after_container_and_host_die(stack, docker_client, capsys):
 
 def _pid_files():
     home = os.environ["OPS_HOME"]
-    from pathlib import Path
-
     return Path(home).glob(f"stacks/{STACK}/host.pid")
 
 
@@ -162,7 +161,7 @@ def test_status_json_lists_containers_and_no_secret(stack, capsys):
         and f"127.0.0.1:{ports['web']}->8080/tcp" in services["web"]["ports"]
     )
     assert status["volumes"] == [f"ops-{STACK}-data"]
-    secrets = json.loads(open(status["secrets_file"]).read())
+    secrets = json.loads(Path(status["secrets_file"]).read_text())
     for value in secrets.values():
         assert value not in out
 
@@ -188,11 +187,10 @@ def test_docker_unreachable_is_exit_3(stack, capsys, monkeypatch):
 
 def test_probe_that_never_passes_times_out_with_logs(stack, docker_client, capsys):
     write, ports = stack
-    path = write(timeout=3)
-    text = (
-        open(path).read().replace("health: {http: /health, timeout: 3}", "health: {http: /never, timeout: 3}")
+    path = Path(write(timeout=3))
+    path.write_text(
+        path.read_text().replace("health: {http: /health, timeout: 3}", "health: {http: /never, timeout: 3}")
     )
-    open(path, "w").write(text)
     code, _, err = run(capsys, "up", path)
     assert code == 5
     assert f"GET http://127.0.0.1:{ports['api']}/never: not ready after 3 s (last answer: HTTP 404" in err
@@ -205,16 +203,7 @@ def test_probe_that_never_passes_times_out_with_logs(stack, docker_client, capsy
 
 def test_image_neither_pulled_nor_built(stack, capsys):
     write, _ = stack
-    path = write()
-    text = (
-        open(path)
-        .read()
-        .replace(
-            "image: ops-test-web:1\n    image_policy: pull\n    ports",
-            "image: registry.invalid/none:1\n    image_policy: pull\n    ports",
-            1,
-        )
-    )
-    open(path, "w").write(text)
+    path = Path(write())
+    path.write_text(path.read_text().replace("image: ops-test-web:1", "image: registry.invalid/none:1", 1))
     code, _, err = run(capsys, "up", path)
     assert code == 3 and "registry.invalid/none:1" in err and "hint:" in err
