@@ -28,14 +28,14 @@ gateway: {{port: {gateway_port}, bind: [127.0.0.1, stack-gateway]}}
 services:
   web:
     kind: container
-    image: ops-test-web:1
+    image: ops-test-web:2
     image_policy: pull
     ports: ["127.0.0.1:{web_port}:8080"]
     volumes: ["data:/data"]
     health: {{http: /health, body: ok, timeout: {timeout}}}
   api:
     kind: container
-    image: ops-test-web:1
+    image: ops-test-web:2
     image_policy: pull
     ports: ["127.0.0.1:{api_port}:8080"]
     environment: {{SETTING: {api_env}}}
@@ -172,7 +172,7 @@ def test_port_taken_by_another_process_starts_nothing(stack, docker_client, caps
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", ports["api"]))
         blocker.listen()
-        code, _, err = run(capsys, "up", path)
+        code, _, err = run(capsys, "up", str(path))
     assert code == 6
     assert f"service api: port {ports['api']} on 127.0.0.1 is already in use by" in err
     assert ids(docker_client) == {}
@@ -191,7 +191,7 @@ def test_probe_that_never_passes_times_out_with_logs(stack, docker_client, capsy
     path.write_text(
         path.read_text().replace("health: {http: /health, timeout: 3}", "health: {http: /never, timeout: 3}")
     )
-    code, _, err = run(capsys, "up", path)
+    code, _, err = run(capsys, "up", str(path))
     assert code == 5
     assert f"GET http://127.0.0.1:{ports['api']}/never: not ready after 3 s (last answer: HTTP 404" in err
     assert "last " in err and "log lines" in err and "GET /never" in err  # the container's own log
@@ -204,6 +204,6 @@ def test_probe_that_never_passes_times_out_with_logs(stack, docker_client, capsy
 def test_image_neither_pulled_nor_built(stack, capsys):
     write, _ = stack
     path = Path(write())
-    path.write_text(path.read_text().replace("image: ops-test-web:1", "image: registry.invalid/none:1", 1))
-    code, _, err = run(capsys, "up", path)
+    path.write_text(path.read_text().replace("image: ops-test-web:2", "image: registry.invalid/none:1", 1))
+    code, _, err = run(capsys, "up", str(path))
     assert code == 3 and "registry.invalid/none:1" in err and "hint:" in err

@@ -7,10 +7,10 @@ import io
 import docker.errors
 import pytest
 
-TAG = "ops-test-web:1"
+TAG = "ops-test-web:2"
 DOCKERFILE = """\
 FROM ops-base:bookworm
-RUN apt-get update && apt-get install -y --no-install-recommends python3-minimal && rm -rf /var/lib/apt/lists/*
+RUN apt-get update && apt-get install -y --no-install-recommends libpython3.11-stdlib python3-minimal && rm -rf /var/lib/apt/lists/*
 RUN mkdir -p /srv /data && echo ok > /srv/health
 WORKDIR /srv
 CMD ["python3", "-m", "http.server", "8080", "--bind", "0.0.0.0"]
