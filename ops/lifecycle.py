@@ -7,6 +7,7 @@ containers, and returns only when every service is ready and the chain works.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import fcntl
 import os
@@ -130,6 +131,8 @@ def up(
         say(f"model {m.alias}: {m.source} {m.where}" if m.use else f"model {m.alias}: {m.reason}")
     state = prepare_state(loaded.name, settings)
     wanted = [n for n, s in loaded.profile.services.items() if s.enabled]
+    for name in sorted(set(loaded.profile.services) - set(wanted)):
+        say(f"{name}: disabled in the profile (enabled: false), not started")
     client = None
     if wanted:
         from ops.docker_engine import connect
@@ -141,37 +144,40 @@ def up(
         addresses, notice = bind_addresses(loaded.profile.gateway.bind, loaded.name, client)
         if notice:
             say(notice)
-        info, reused = process.start(loaded, state, addresses, timeout=host_timeout, watch=_watcher(say))
-        say(f"model host {'already running' if reused else 'started'} (pid {info.pid}) at {info.url}/v1")
+        # The host loads models while the containers start: neither needs the other to become ready.
+        pool = concurrent.futures.ThreadPoolExecutor(1)
+        host_future = pool.submit(
+            process.start, loaded, state, addresses, timeout=host_timeout, watch=_watcher(say)
+        )
         reports: list[ServiceReport] = []
-        changed = not reused
         chain: dict[str, str] = {}
-        if client is not None:
+        try:
             ctx = context(loaded, state, models)
-            images = {name: _image(client, loaded, name, say) for name in wanted}
-            wanted_specs = {}
-            for name in wanted:
-                kind = services.get(loaded.profile.services[name].kind)
-                env = kind.environment(ctx) if kind.environment else {}
-                tag, image_id, _source = images[name]
-                wanted_specs[name] = specs_mod.build(loaded, name, env, tag, image_id)
-            the_plan = reconcile.plan(client, loaded.name, wanted_specs)
-            for action in the_plan.actions:
-                say(f"{action.service}: {action.verb} ({action.reason})")
-            changed = changed or the_plan.changes
-            running = reconcile.apply(client, the_plan, wanted_specs, say)
+            the_plan, wanted_specs, images = (
+                _reconcile(client, loaded, ctx, wanted, say) if client else (None, {}, {})
+            )
+        except BaseException:
+            # Let the host finish starting (it is not torn down), but report the first failure.
+            with contextlib.suppress(Exception):
+                host_future.result()
+            raise
+        finally:
+            pool.shutdown(wait=True)
+        info, reused = host_future.result()
+        say(f"model host {'already running' if reused else 'started'} (pid {info.pid}) at {info.url}/v1")
+        changed = not reused or bool(the_plan and the_plan.changes)
+        if the_plan is not None:
             verbs = {a.service: a.verb for a in the_plan.actions}
             for name, spec in wanted_specs.items():
                 url = _service_url(spec)
                 reports.append(ServiceReport(name, verbs[name], url, spec.image, images[name][2]))
                 kind = services.get(spec.kind)
-                if kind.chain and url and (the_plan.changes or not reused):
+                if kind.chain and url and changed:
                     report = kind.chain(ctx, url, spec.timeout)
                     chain[name] = (
                         f"{len(report.models)} models listed; a chat answered {len(report.answer)} characters"
                     )
                     say(f"{name}: chain works ({chain[name]})")
-            del running
     return UpReport(
         stack=loaded.name,
         models=models,
@@ -183,6 +189,22 @@ def up(
         seconds=time.monotonic() - started,
         secrets_file=str(state.secrets.path),
     )
+
+
+def _reconcile(client, loaded: LoadedProfile, ctx: StackContext, wanted: list[str], say: Say):
+    """Images, wanted specs, plan, apply: returns (plan, specs, images)."""
+    images = {name: _image(client, loaded, name, say) for name in wanted}
+    wanted_specs = {}
+    for name in wanted:
+        kind = services.get(loaded.profile.services[name].kind)
+        env = kind.environment(ctx) if kind.environment else {}
+        tag, image_id, _source = images[name]
+        wanted_specs[name] = specs_mod.build(loaded, name, env, tag, image_id)
+    the_plan = reconcile.plan(client, loaded.name, wanted_specs)
+    for action in the_plan.actions:
+        say(f"{action.service}: {action.verb} ({action.reason})")
+    reconcile.apply(client, the_plan, wanted_specs, say)
+    return the_plan, wanted_specs, images
 
 
 def _watcher(say: Say):

@@ -173,7 +173,7 @@ def wait_ready(spec: ContainerSpec, container, say: Say) -> None:
     wait_for(
         probe,
         spec.timeout,
-        interval=0.25,
+        interval=0.1,
         evidence=evidence,
         fail_fast=crashed,
         hint=f"`ops logs {spec.stack} {spec.service}` shows the whole log; raise `health.timeout` if it is only slow",

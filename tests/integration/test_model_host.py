@@ -94,11 +94,14 @@ def test_ops_up_cli_starts_host_and_names_skipped_catalog_model(tmp_path, ops_ho
         assert code == 0, captured.err
         if "model phi-4-mini: skipped" in captured.err:  # offline, as on CI machines
             assert "the Foundry catalog" in captured.err
-        assert "model host started" in captured.out and f"127.0.0.1:{port}" in captured.out
+        assert (
+            "model host started" in captured.err and f"gateway   http://127.0.0.1:{port}/v1" in captured.out
+        )
         health = httpx.get(f"http://127.0.0.1:{port}/health").json()
         assert health["models"]["tiny"] == "ready"
         assert main(["up", str(path)]) == 0
-        assert "model host already running" in capsys.readouterr().out
+        again = capsys.readouterr()
+        assert "model host already running" in again.err and "nothing changed" in again.out
         assert main(["endpoint", str(path)]) == 0
         out = capsys.readouterr().out
         assert f"http://127.0.0.1:{port}/v1" in out and "secrets.json" in out

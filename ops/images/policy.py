@@ -1,0 +1,432 @@
+"""Which image a service runs, and where it comes from: present, pulled, or built from its recipe.
+
+The policy is a profile setting (DESIGN decision 3): ``pull`` insists on the named image,
+``build`` always uses the recipe in ``stacks/<kind>/``, and ``pull-or-build`` (the default)
+uses the named image when it is here or can be pulled, else builds the recipe. Hosts without a
+registry fail a pull within seconds, so the fallback costs little.
+"""
+
+from __future__ import annotations
+
+import configparser
+import contextlib
+import os
+import platform
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urlparse
+
+import docker
+import requests
+from docker.errors import DockerException, ImageNotFound
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
+
+from ops.errors import DockerError, OpsError, UsageError
+from ops.images.base import MANAGED_LABEL
+from ops.images.build import (
+    RECIPE_HASH_LABEL,
+    RECIPE_LABEL,
+    BuildError,
+    build_recipe,
+    image_up_to_date,
+    recipe_hash,
+)
+
+Progress = Callable[[str], None]
+Policy = Literal["pull", "build", "pull-or-build"]
+Source = Literal["present", "pulled", "built", "cached-build"]
+POLICIES: tuple[str, ...] = ("pull", "build", "pull-or-build")
+
+# With no registry the daemon answers "no such host" at once; this bounds the other case, a
+# network that silently drops packets, where each read would otherwise wait for minutes.
+PULL_TIMEOUT_S = 20
+# Failures that a second try can fix; anything else (no such host, not found, denied) cannot.
+_TRANSIENT = ("connection reset by peer", "unexpected eof", "502 bad gateway", "503 service", "504 gateway")
+
+__all__ = [
+    "POLICIES",
+    "ImageInfo",
+    "ImageResult",
+    "default_build_tag",
+    "describe_images",
+    "ensure_image",
+    "pip_wheel_dirs",
+    "recipe_extra_files",
+]
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    """The image a service will run: its reference, how it got here, and why."""
+
+    tag: str
+    source: Source
+    detail: str
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """One image as ``ops images`` would show it, read back from the daemon and its labels."""
+
+    tag: str
+    present: bool
+    id: str | None = None
+    size_bytes: int | None = None
+    created: str | None = None
+    origin: str = "missing"  # "built", "base", "pulled or loaded", or "missing"
+    recipe: str | None = None
+    recipe_hash: str | None = None
+
+
+class _PullFailed(Exception):
+    """A pull that did not work; ``reason`` is one line from the daemon."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def ensure_image(
+    client: docker.DockerClient,
+    *,
+    image: str | None,
+    recipe_dir: Path | None,
+    policy: str,
+    build_tag: str,
+    ca_bundle: Path | None,
+    build_args: dict[str, str] | None = None,
+    progress: Progress | None = None,
+    extra_files: dict[str, Path] | None = None,
+    labels: dict[str, str] | None = None,
+) -> ImageResult:
+    """Make the image a service needs available locally, following ``policy``; say what was done.
+
+    ``image`` is the registry reference (may be None for kinds that are only ever built),
+    ``recipe_dir`` the folder to build from, ``build_tag`` the tag a build gets. ``extra_files``
+    default to what :func:`recipe_extra_files` finds for the recipe folder's name. Raises
+    :class:`DockerError` when the policy cannot be satisfied, :class:`UsageError` when the
+    inputs contradict the policy.
+    """
+    if policy not in POLICIES:
+        raise UsageError(f"unknown image policy {policy!r}", hint=f"valid policies: {', '.join(POLICIES)}")
+    say = progress or (lambda _line: None)
+
+    def build(only_if_current: bool = False) -> ImageResult | None:
+        if recipe_dir is None:
+            raise UsageError(
+                f"no recipe to build {build_tag} from", hint="Name an image, or a build context."
+            )
+        files = recipe_extra_files(recipe_dir.name) if extra_files is None else extra_files
+        recipe = _Recipe(recipe_dir, build_tag, ca_bundle, build_args, labels, files)
+        return _build(client, recipe, say, only_if_current=only_if_current)
+
+    if policy == "build":
+        return _must(build())
+    if image is None:
+        if policy == "pull":
+            raise UsageError(
+                "image_policy pull needs an image name", hint="Set image:, or image_policy: build."
+            )
+        return _must(build())
+
+    if _is_present(client, image) and not _is_stale_build(client, image, build_tag, recipe_dir):
+        return ImageResult(image, "present", f"{image} is already on this machine")
+    if policy == "pull-or-build" and recipe_dir is not None:
+        # An earlier fallback build that is still current wins over a new pull attempt: a
+        # second `ops up` on an air-gapped host must not wait for a registry again.
+        with contextlib.suppress(OpsError):
+            cached = build(only_if_current=True)
+            if cached is not None:
+                return replace(cached, detail=f"{cached.detail} (used instead of pulling {image})")
+
+    try:
+        _pull(client, image, say)
+        return ImageResult(image, "pulled", f"pulled {image}")
+    except _PullFailed as failed:
+        pull_reason = failed.reason
+    if policy == "pull" or recipe_dir is None:
+        hint = (
+            f"Set image_policy: build to build it from {recipe_dir} instead."
+            if recipe_dir is not None
+            else "Check the image name and registry access, or load it with `docker load`."
+        )
+        raise DockerError(f"cannot pull image {image}: {pull_reason}", hint=hint)
+
+    say(f"cannot pull {image} ({pull_reason}); building it from {recipe_dir}")
+    try:
+        built = _must(build())
+    except OpsError as exc:
+        raise BuildError(
+            f"image {image} can neither be pulled ({pull_reason}) nor built ({exc.message.splitlines()[0]})",
+            hint=exc.hint or "Make the registry reachable, or fix the recipe.",
+            log_tail=getattr(exc, "log_tail", ()),
+        ) from exc
+    return replace(built, detail=f"{built.detail}, because pulling {image} failed: {pull_reason}")
+
+
+def default_build_tag(recipe_dir: Path) -> str:
+    """The tag a recipe's image gets when it is built locally: ``ops/<recipe folder>:local``."""
+    return f"ops/{recipe_dir.name}:local"
+
+
+def describe_images(client: docker.DockerClient, tags: Iterable[str] | None = None) -> list[ImageInfo]:
+    """Describe ``tags`` (default: every image ``ops`` made) and where each came from, from labels."""
+    if tags is None:
+        try:
+            images = client.images.list(filters={"label": f"{MANAGED_LABEL}=true"})
+        except (DockerException, requests.exceptions.RequestException) as exc:
+            raise DockerError(f"cannot list images: {exc}", hint="Is the Docker daemon healthy?") from exc
+        found = [(tag, image) for image in images for tag in (image.tags or [image.short_id])]
+    else:
+        found = [(tag, _get(client, tag)) for tag in tags]
+    return [_info(tag, image) for tag, image in sorted(found, key=lambda pair: pair[0])]
+
+
+@dataclass(frozen=True)
+class _Recipe:
+    """What a fallback build needs, gathered once."""
+
+    folder: Path
+    tag: str
+    ca_bundle: Path | None
+    build_args: dict[str, str] | None
+    labels: dict[str, str] | None
+    extra_files: dict[str, Path]
+
+
+def _build(
+    client: docker.DockerClient, recipe: _Recipe, say: Progress, *, only_if_current: bool
+) -> ImageResult | None:
+    """Build ``recipe`` unless its image is current; with ``only_if_current``, never build (None)."""
+    digest = recipe_hash(
+        client,
+        recipe.folder,
+        ca_bundle=recipe.ca_bundle,
+        build_args=recipe.build_args,
+        labels=recipe.labels,
+        extra_files=recipe.extra_files,
+    )
+    if image_up_to_date(client, recipe.tag, digest):
+        return ImageResult(
+            recipe.tag, "cached-build", f"{recipe.tag} is current with recipe {recipe.folder.name}"
+        )
+    if only_if_current:
+        return None
+    build_recipe(
+        client,
+        recipe.folder,
+        recipe.tag,
+        ca_bundle=recipe.ca_bundle,
+        build_args=recipe.build_args,
+        labels=recipe.labels,
+        extra_files=recipe.extra_files,
+        progress=say,
+    )
+    return ImageResult(recipe.tag, "built", f"built {recipe.tag} from recipe {recipe.folder.name}")
+
+
+def _must(result: ImageResult | None) -> ImageResult:
+    assert result is not None  # only `only_if_current=True` answers None
+    return result
+
+
+def _is_stale_build(client: docker.DockerClient, image: str, build_tag: str, recipe_dir: Path | None) -> bool:
+    """True when ``image`` is our own build of an older recipe (build_tag reused as the image name)."""
+    if recipe_dir is None or image != build_tag:
+        return False
+    labels = _get(client, image).labels or {}
+    return RECIPE_HASH_LABEL in labels and labels.get(RECIPE_LABEL) == recipe_dir.name
+
+
+def _pull(client: docker.DockerClient, image: str, say: Progress) -> None:
+    """Pull ``image`` with progress lines; raise :class:`_PullFailed` with the daemon's reason."""
+    try:
+        _pull_with_retries(client, image, say)
+    except _PullFailed:
+        raise
+    except requests.exceptions.Timeout as exc:
+        raise _PullFailed(f"no answer from the registry within {PULL_TIMEOUT_S} s") from exc
+    except (DockerException, requests.exceptions.RequestException) as exc:
+        raise _PullFailed(_reason(exc)) from exc
+    if not _is_present(client, image):
+        raise _PullFailed("the pull ended without the image")
+
+
+@retry(
+    retry=retry_if_exception(lambda exc: isinstance(exc, _PullFailed) and _transient(exc.reason)),
+    stop=stop_after_attempt(3),
+    wait=wait_exponential(multiplier=1, max=8),
+    reraise=True,
+)
+def _pull_with_retries(client: docker.DockerClient, image: str, say: Progress) -> None:
+    say(f"pulling {image}")
+    last: dict[str, str] = {}
+    with _request_timeout(client, PULL_TIMEOUT_S):
+        for message in client.api.pull(image, stream=True, decode=True):
+            if message.get("error"):
+                raise _PullFailed(_first_line(str(message["error"])))
+            status, layer = str(message.get("status", "")), str(message.get("id", ""))
+            # One line per layer and phase; the byte counters would be hundreds of lines.
+            if status and last.get(layer) != status:
+                last[layer] = status
+                say(f"{layer}: {status}" if layer else status)
+
+
+def _transient(reason: str) -> bool:
+    return any(mark in reason.lower() for mark in _TRANSIENT)
+
+
+@contextlib.contextmanager
+def _request_timeout(client: docker.DockerClient, seconds: float) -> Iterator[None]:
+    """docker-py's pull takes no timeout of its own; it uses the client's per-request one."""
+    saved = client.api.timeout
+    client.api.timeout = seconds
+    try:
+        yield
+    finally:
+        client.api.timeout = saved
+
+
+def _is_present(client: docker.DockerClient, image: str) -> bool:
+    try:
+        client.images.get(image)
+        return True
+    except ImageNotFound:
+        return False
+    except (DockerException, requests.exceptions.RequestException) as exc:
+        raise DockerError(
+            f"cannot look up image {image}: {exc}", hint="Is the Docker daemon healthy?"
+        ) from exc
+
+
+def _get(client: docker.DockerClient, tag: str):
+    try:
+        return client.images.get(tag)
+    except ImageNotFound:
+        return None
+    except (DockerException, requests.exceptions.RequestException) as exc:
+        raise DockerError(f"cannot look up image {tag}: {exc}", hint="Is the Docker daemon healthy?") from exc
+
+
+def _info(tag: str, image) -> ImageInfo:
+    if image is None:
+        return ImageInfo(tag=tag, present=False)
+    labels = image.labels or {}
+    if labels.get(RECIPE_HASH_LABEL):
+        origin = "built"
+    elif labels.get("ops.base.source"):
+        origin = "base"
+    else:
+        origin = "pulled or loaded"
+    attrs = image.attrs or {}
+    return ImageInfo(
+        tag=tag,
+        present=True,
+        id=image.id,
+        size_bytes=attrs.get("Size"),
+        created=attrs.get("Created"),
+        origin=origin,
+        recipe=labels.get(RECIPE_LABEL),
+        recipe_hash=labels.get(RECIPE_HASH_LABEL),
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    return _first_line(str(getattr(exc, "explanation", None) or exc))
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[0] if lines else "unknown error"
+
+
+# --- Files a recipe needs from the host -------------------------------------------------------
+
+TORCH_VERSION = "2.13.0"
+# Debian 12's python3, which the recipes install on the ops base image.
+PYTHON_TAG = "cp311"
+_ARCH = {"amd64": "x86_64", "arm64": "aarch64", "x86_64": "x86_64", "aarch64": "aarch64"}
+
+
+def recipe_extra_files(
+    kind: str, *, arch: str | None = None, env: dict[str, str] | None = None
+) -> dict[str, Path]:
+    """Host files that the recipe ``kind`` needs in its build context (context path -> file).
+
+    ``open-webui`` needs a CPU build of torch: from PyPI pip would pick the CUDA build and
+    several GB of nvidia-* wheels. The wheel is looked for where the host's pip looks
+    (:func:`pip_wheel_dirs`). Other recipes need nothing. Raises :class:`DockerError` when a
+    needed file is missing.
+    """
+    if kind != "open-webui":
+        return {}
+    machine = _ARCH.get(arch or platform.machine(), arch or platform.machine())
+    pattern = f"torch-{TORCH_VERSION}+cpu-{PYTHON_TAG}-{PYTHON_TAG}-*linux*_{machine}.whl"
+    dirs = pip_wheel_dirs(env)
+    for folder in dirs:
+        for wheel in sorted(folder.glob(pattern), reverse=True):
+            return {f"wheels/{wheel.name}": wheel}
+    where = ", ".join(str(d) for d in dirs) or "no find-links or file:// index configured"
+    raise DockerError(
+        f"no CPU torch {TORCH_VERSION} wheel for Python 3.11 on {machine} on this machine (looked in {where})",
+        hint=(
+            f"Download {pattern.replace('*linux*', 'manylinux_2_28')} from https://download.pytorch.org/whl/cpu "
+            "into a folder and add it to pip's find-links (PIP_FIND_LINKS or pip.conf), "
+            "or set image_policy: pull where ghcr.io is reachable."
+        ),
+    )
+
+
+def pip_wheel_dirs(
+    env: dict[str, str] | None = None, config_files: Iterable[Path] | None = None
+) -> list[Path]:
+    """Local folders the host's pip takes wheels from: ``find-links`` and ``file://`` indexes.
+
+    Read from ``PIP_FIND_LINKS`` / ``PIP_INDEX_URL`` / ``PIP_EXTRA_INDEX_URL`` and from every
+    pip configuration file pip itself reads; for an index, its ``torch/`` project folder.
+    """
+    env = dict(os.environ if env is None else env)
+    values = {key: [env.get(f"PIP_{key.upper().replace('-', '_')}", "")] for key in _PIP_KEYS}
+    for path in _pip_config_files(env) if config_files is None else config_files:
+        parser = configparser.ConfigParser(interpolation=None)
+        with contextlib.suppress(configparser.Error, OSError, UnicodeDecodeError):
+            parser.read(path, encoding="utf-8")
+        for section in ("global", "install", "download"):
+            for key in _PIP_KEYS:
+                values[key].append(parser.get(section, key, fallback=""))
+    found: list[Path] = []
+    for key, texts in values.items():
+        for location in (item for text in texts for item in text.split()):
+            folder = _local_dir(location)
+            if folder is not None and key != "find-links":
+                folder = folder / "torch"
+            if folder is not None and folder.is_dir() and folder not in found:
+                found.append(folder)
+    return found
+
+
+_PIP_KEYS = ("find-links", "index-url", "extra-index-url")
+
+
+def _pip_config_files(env: dict[str, str]) -> list[Path]:
+    """pip's configuration files, in pip's own order (site-wide, user, virtualenv, PIP_CONFIG_FILE)."""
+    xdg_dirs = env.get("XDG_CONFIG_DIRS") or "/etc/xdg"
+    files = [Path(d) / "pip" / "pip.conf" for d in xdg_dirs.split(os.pathsep) if d]
+    files += [Path("/etc/pip.conf"), Path.home() / ".pip" / "pip.conf"]
+    files.append(Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "pip" / "pip.conf")
+    if env.get("VIRTUAL_ENV"):
+        files.append(Path(env["VIRTUAL_ENV"]) / "pip.conf")
+    if env.get("PIP_CONFIG_FILE"):
+        files.append(Path(env["PIP_CONFIG_FILE"]))
+    return [f for f in files if f.is_file()]
+
+
+def _local_dir(location: str) -> Path | None:
+    """The folder behind a find-links or index entry, or None for a remote URL."""
+    if location.startswith("file://"):
+        return Path(unquote(urlparse(location).path))
+    if "://" in location:
+        return None
+    return Path(location).expanduser()

@@ -1,0 +1,157 @@
+"""The offline profile from nothing: the real Open WebUI, wired to the real gateway, with data that survives.
+
+The first run on a machine builds Open WebUI from its recipe (no registry here): several minutes.
+"""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from ops import lifecycle, profiles
+from ops.cli import main
+from ops.services import openwebui
+from ops.stack import GATEWAY_KEY
+from ops.state import StackState
+from tests.integration.hosts import free_port
+
+STACK = "owui"
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    return tmp_path_factory.mktemp("owui-home")
+
+
+@pytest.fixture(scope="module")
+def stack(home, tmp_path_factory, docker_client, base_image):
+    import os
+
+    previous = os.environ.get("OPS_HOME")
+    os.environ["OPS_HOME"] = str(home)
+    ui_port, gateway_port = free_port(), free_port()
+    path = tmp_path_factory.mktemp("owui") / f"{STACK}.yaml"
+    path.write_text(
+        f"""\
+name: {STACK}
+models:
+  tiny: {{path: bundled:tiny-fp32}}
+  tiny-int4: {{path: bundled:tiny-int4}}
+gateway: {{port: {gateway_port}, default_max_tokens: 24}}
+services:
+  open-webui:
+    kind: open-webui
+    ports: ["127.0.0.1:{ui_port}:8080"]
+    volumes: ["data:/app/backend/data"]
+    health: {{http: /health, body: "true", timeout: 600}}
+volumes:
+  data: {{}}
+"""
+    )
+    loaded = profiles.load_path(path)
+    started = time.monotonic()
+    report = lifecycle.up(loaded, say=print)
+    print(f"ops up {STACK} from nothing: ready in {time.monotonic() - started:.1f} s")
+    yield loaded, report, f"http://127.0.0.1:{ui_port}"
+    lifecycle.down(loaded, remove_volumes=True)
+    if previous is None:
+        os.environ.pop("OPS_HOME", None)
+    else:
+        os.environ["OPS_HOME"] = previous
+
+
+@pytest.fixture
+def ops_home(home, monkeypatch):
+    """This module's stack lives in one home for all its tests."""
+    monkeypatch.setenv("OPS_HOME", str(home))
+    return home
+
+
+def admin_token(loaded, url: str) -> str:
+    state = StackState.for_stack(loaded.name)
+    email = state.secrets.get(openwebui.ADMIN_EMAIL).reveal()
+    return openwebui.sign_in(url, email, state.secrets.get(openwebui.ADMIN_PASSWORD))
+
+
+def test_up_from_nothing_proves_the_chain(stack):
+    loaded, report, url = stack
+    assert report.chain["open-webui"].startswith("2 models listed; a chat answered")
+    assert httpx.get(f"{url}/health").json() == {"status": True}
+
+
+def test_chat_through_open_webui_answers_from_the_tiny_model(stack):
+    loaded, _, url = stack
+    headers = {"authorization": f"Bearer {admin_token(loaded, url)}"}
+    models = {m["id"] for m in httpx.get(f"{url}/api/models", headers=headers, timeout=30).json()["data"]}
+    assert {"tiny", "tiny-int4"} <= models
+    body = {
+        "model": "tiny-int4",
+        "messages": [{"role": "user", "content": "What is WebGPU?"}],
+        "stream": False,
+    }
+    answer = httpx.post(f"{url}/api/chat/completions", json=body, headers=headers, timeout=60).json()
+    assert answer["choices"][0]["message"]["content"].strip()
+
+
+def test_auth_is_on_and_signup_closed(stack):
+    _, _, url = stack
+    assert httpx.get(f"{url}/api/models", timeout=10).status_code in (401, 403)
+    response = httpx.post(
+        f"{url}/api/v1/auths/signup",
+        json={"name": "x", "email": "x@example.com", "password": "pw-123456"},
+        timeout=10,
+    )
+    assert response.status_code in (401, 403), response.text
+
+
+def test_ops_owned_settings_win_over_saved_ones(stack, capsys):
+    loaded, _, url = stack
+    headers = {"authorization": f"Bearer {admin_token(loaded, url)}"}
+    config = httpx.get(f"{url}/openai/config", headers=headers, timeout=10).json()
+    config["OPENAI_API_BASE_URLS"] = ["http://wrong.invalid/v1"]
+    saved = httpx.post(f"{url}/openai/config/update", json=config, headers=headers, timeout=10)
+    assert saved.status_code == 200, saved.text
+    assert main(["restart", str(loaded.path), "open-webui"]) == 0
+    from ops.probes import HttpProbe, wait_for
+
+    wait_for(HttpProbe(f"{url}/health", body="true"), 300)
+    headers = {"authorization": f"Bearer {admin_token(loaded, url)}"}
+    after = httpx.get(f"{url}/openai/config", headers=headers, timeout=10).json()
+    key = StackState.for_stack(loaded.name).secrets.get(GATEWAY_KEY)
+    assert after["OPENAI_API_BASE_URLS"] == [f"http://host.docker.internal:{loaded.profile.gateway.port}/v1"]
+    assert key.reveal() not in capsys.readouterr().out
+
+
+def test_data_and_secrets_survive_down_and_up(stack, docker_client):
+    loaded, _, url = stack
+    headers = {"authorization": f"Bearer {admin_token(loaded, url)}"}
+    chat = {"chat": {"title": "kept across restarts", "messages": []}}
+    created = httpx.post(f"{url}/api/v1/chats/new", json=chat, headers=headers, timeout=10)
+    assert created.status_code == 200, created.text
+    chat_id = created.json()["id"]
+    secrets_before = StackState.for_stack(loaded.name).secrets.path.read_text()
+    lifecycle.down(loaded)
+    report = lifecycle.up(loaded)
+    assert report.services[0].action == "create"
+    assert StackState.for_stack(loaded.name).secrets.path.read_text() == secrets_before
+    headers = {"authorization": f"Bearer {admin_token(loaded, url)}"}
+    got = httpx.get(f"{url}/api/v1/chats/{chat_id}", headers=headers, timeout=10)
+    assert got.status_code == 200 and got.json()["title"] == "kept across restarts"
+
+
+def test_healing_after_open_webui_and_host_are_killed(stack, docker_client):
+    import psutil
+
+    from ops.host.server import HostInfo
+
+    loaded, _, url = stack
+    state = StackState.for_stack(loaded.name)
+    container = docker_client.containers.get(f"ops-{STACK}-open-webui")
+    container.kill()
+    psutil.Process(HostInfo.read(state.pid_file).pid).kill()
+    report = lifecycle.up(loaded)
+    assert {s.service: s.action for s in report.services} == {"open-webui": "start"}
+    assert not report.host_reused
+    assert report.chain["open-webui"].startswith("2 models listed")
