@@ -220,10 +220,12 @@ def _watcher(say: Say):
     return watch
 
 
-def _image(client, loaded: LoadedProfile, name: str, say: Say) -> tuple[str, str, str]:
-    """(tag, image id, where it came from) for a service, by its image policy."""
+def _image(
+    client, loaded: LoadedProfile, name: str, say: Say, policy: str | None = None
+) -> tuple[str, str, str]:
+    """(tag, image id, where it came from) for a service, by its image policy (or ``policy``)."""
     from ops.images.build import default_ca_bundle
-    from ops.images.policy import ensure_image
+    from ops.images.policy import default_build_tag, ensure_image
 
     service = loaded.profile.services[name]
     kind = services.get(service.kind)
@@ -234,8 +236,8 @@ def _image(client, loaded: LoadedProfile, name: str, say: Say) -> tuple[str, str
         client,
         image=image,
         recipe_dir=recipe if recipe and recipe.is_dir() else None,
-        policy=service.image_policy,
-        build_tag=f"ops-{service.kind}:local",
+        policy=policy or service.image_policy,
+        build_tag=default_build_tag(recipe) if recipe else f"ops/{service.kind}:local",
         ca_bundle=_path(ca, loaded) or default_ca_bundle(),
         build_args=dict(service.build.args) if service.build else None,
         progress=lambda line: say(f"{name}: {line}"),
@@ -403,6 +405,70 @@ def declared_specs(
             continue
         kind = services.get(service.kind)
         env = kind.environment(ctx) if kind.environment else {}
-        image = service.image or kind.image or f"ops-{service.kind}:local"
+        image = service.image or kind.image or f"ops/{kind.recipe or service.kind}:local"
         result[name] = specs_mod.build(loaded, name, env, image)
     return result
+
+
+@dataclass(frozen=True)
+class ServiceImage:
+    """What a service runs and where that image stands on this machine."""
+
+    service: str
+    policy: str
+    image: str
+    build_tag: str
+    present: str  # the tag found locally, or ""
+    origin: str
+    size_bytes: int | None
+
+
+def images(loaded: LoadedProfile) -> list[ServiceImage]:
+    """For ``ops images``: each enabled service's image, its build tag and which of them is present."""
+    from ops.docker_engine import connect
+    from ops.images.policy import default_build_tag, describe_images
+
+    client = connect()
+    result = []
+    for name, service in loaded.profile.services.items():
+        if not service.enabled:
+            continue
+        kind = services.get(service.kind)
+        recipe = specs_mod.recipe_dir(service, loaded.path.parent)
+        image = service.image or kind.image or ""
+        build_tag = default_build_tag(recipe) if recipe else ""
+        infos = describe_images(client, [t for t in (image, build_tag) if t])
+        found = next((i for i in infos if i.present), None)
+        result.append(
+            ServiceImage(
+                name,
+                service.image_policy,
+                image or "(built only)",
+                build_tag,
+                found.tag if found else "",
+                found.origin if found else "missing",
+                found.size_bytes if found else None,
+            )
+        )
+    return result
+
+
+def build_images(loaded: LoadedProfile, only: str | None, say: Say) -> list[tuple[str, str, str]]:
+    """Make every enabled service's image now (``ops images build``): build from recipes, else pull."""
+    from ops.docker_engine import connect
+    from ops.errors import UsageError
+
+    client = connect(timeout=60)
+    names = [n for n, s in loaded.profile.services.items() if s.enabled]
+    if only is not None:
+        if only not in loaded.profile.services:
+            raise UsageError(
+                f"no service {only!r} in profile {loaded.name}", hint=f"services: {', '.join(names)}"
+            )
+        names = [only]
+    done = []
+    for name in names:
+        recipe = specs_mod.recipe_dir(loaded.profile.services[name], loaded.path.parent)
+        policy = "build" if recipe and recipe.is_dir() else "pull"
+        done.append(_image(client, loaded, name, say, policy=policy))
+    return done

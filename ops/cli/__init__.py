@@ -53,6 +53,7 @@ def _register() -> None:
         endpoint,
         export,
         host,
+        images,
         logs,
         model,
         profiles,
