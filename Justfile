@@ -17,6 +17,10 @@ setup:
 docker:
     bash .ci/ensure-docker
 
+# Make sure Debian's Chromium and npm are installed for the e2e tier (installs as root)
+chromium:
+    bash .ci/ensure-chromium
+
 # Bring a stack up (default: the workshop)
 up profile="workshop": setup docker
     {{bin}}/ops up {{profile}}
@@ -30,7 +34,7 @@ doctor profile="workshop": setup
     {{bin}}/ops doctor {{profile}}
 
 # Run the whole test suite (unit, integration, e2e); extra arguments go to pytest
-test *args: setup docker
+test *args: setup docker chromium
     {{bin}}/pytest {{args}}
 
 # Only the fast tier: no Docker, no network
@@ -39,12 +43,17 @@ test-unit *args: setup
 
 # Lint and format check
 lint: setup
-    {{bin}}/ruff check ops tests
-    {{bin}}/ruff format --check ops tests
+    {{bin}}/ruff check ops tests stacks
+    {{bin}}/ruff format --check ops tests stacks
 
 # Benchmarks: print figures (never asserted in tests)
-bench profile="offline": setup
-    {{bin}}/ops bench {{profile}}
+bench profile="offline": setup docker
+    {{bin}}/ops bench gateway
+    {{bin}}/ops bench up {{profile}}
+
+# Benchmark the WebGPU demo in Chromium: page load to first prediction, wasm vs WebGPU
+bench-webgpu: setup chromium
+    {{bin}}/python -m ops.bench.webgpu
 
 # Re-create a bundled model (default: the committed tiny fp32 one); see ops/models/bundled/README.md
 tiny-model *args: setup

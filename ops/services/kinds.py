@@ -39,7 +39,7 @@ register(
         recipe="webgpu-demo",
         port=8080,
         host_port=8502,
-        health_path="/",
+        health_path="/health",
     )
 )
 register(
