@@ -68,7 +68,7 @@ class _Entry:
 
     @property
     def executable(self) -> bool:
-        return self.source is not None and os.access(self.source, os.X_OK)
+        return self.source is not None and bool(self.source.stat().st_mode & 0o111)
 
     def size(self) -> int:
         return self.source.stat().st_size if self.source is not None else len(self.data)
@@ -153,7 +153,7 @@ def build_recipe(
         RECIPE_HASH_LABEL: digest,
     }
     previous = _image_id(client, tag)
-    say(f"building {tag} from {recipe_dir} (context {_human(sum(e.size() for e in entries))})")
+    say(f"building {tag} from {recipe_dir} (context {sum(e.size() for e in entries) / 1e6:.1f} MB)")
     image_id = _run_build(
         client,
         entries,
@@ -205,8 +205,7 @@ def _run_build(
         )
         for message in stream:
             if "error" in message:
-                if pending.strip():
-                    tail.append(pending.rstrip())
+                tail.extend(line for line in [pending.rstrip()] if line)
                 raise BuildError(
                     f"building {tag} from {recipe_dir} failed: {_one_line(str(message['error']))}",
                     hint=_failure_hint(tail, str(message["error"]), recipe_dir),
@@ -217,21 +216,18 @@ def _run_build(
                 image_id = str(aux["ID"])
             # The daemon sends text in arbitrary chunks; only complete lines are reported.
             pending += str(message.get("stream") or "")
-            if message.get("status"):
+            if message.get("status"):  # pulling a FROM image
                 pending += f"{message['status']} {message.get('progress', '')}".rstrip() + "\n"
             *lines, pending = pending.split("\n")
-            for line in (raw.rstrip() for raw in lines):
-                if not line:
-                    continue
+            for line in filter(None, (raw.rstrip() for raw in lines)):
                 tail.append(line)
                 say(line)
                 match = _SUCCESS_LINE.match(line)
                 image_id = image_id or (match.group(1) if match else None)
             if time.monotonic() > deadline:
-                stream.close()
                 raise BuildError(
                     f"building {tag} took longer than {timeout:g} s",
-                    hint="Raise the build timeout, or check the log for a step that hangs.",
+                    hint="Raise the build timeout, or look in the log for a step that hangs.",
                     log_tail=tail,
                 )
     except (DockerException, requests.exceptions.RequestException) as exc:
@@ -406,11 +402,3 @@ def _failure_hint(tail: Iterable[str], error: str, recipe_dir: Path) -> str:
 def _one_line(text: str) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return lines[0] if lines else "unknown error"
-
-
-def _human(size: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size} B"

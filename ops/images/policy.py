@@ -45,17 +45,6 @@ PULL_TIMEOUT_S = 20
 # Failures that a second try can fix; anything else (no such host, not found, denied) cannot.
 _TRANSIENT = ("connection reset by peer", "unexpected eof", "502 bad gateway", "503 service", "504 gateway")
 
-__all__ = [
-    "POLICIES",
-    "ImageInfo",
-    "ImageResult",
-    "default_build_tag",
-    "describe_images",
-    "ensure_image",
-    "pip_wheel_dirs",
-    "recipe_extra_files",
-]
-
 
 @dataclass(frozen=True)
 class ImageResult:
@@ -112,32 +101,33 @@ def ensure_image(
     if policy not in POLICIES:
         raise UsageError(f"unknown image policy {policy!r}", hint=f"valid policies: {', '.join(POLICIES)}")
     say = progress or (lambda _line: None)
+    recipe = None
+    if recipe_dir is not None:
+        recipe = _Recipe(client, recipe_dir, build_tag, ca_bundle, build_args, labels, extra_files, say)
 
-    def build(only_if_current: bool = False) -> ImageResult | None:
-        if recipe_dir is None:
+    def build() -> ImageResult:
+        if recipe is None:
             raise UsageError(
                 f"no recipe to build {build_tag} from", hint="Name an image, or a build context."
             )
-        files = recipe_extra_files(recipe_dir.name) if extra_files is None else extra_files
-        recipe = _Recipe(recipe_dir, build_tag, ca_bundle, build_args, labels, files)
-        return _build(client, recipe, say, only_if_current=only_if_current)
+        return recipe.build()
 
     if policy == "build":
-        return _must(build())
+        return build()
     if image is None:
         if policy == "pull":
             raise UsageError(
                 "image_policy pull needs an image name", hint="Set image:, or image_policy: build."
             )
-        return _must(build())
+        return build()
 
-    if _is_present(client, image) and not _is_stale_build(client, image, build_tag, recipe_dir):
+    if _get(client, image) is not None and not _is_stale_build(client, image, recipe):
         return ImageResult(image, "present", f"{image} is already on this machine")
-    if policy == "pull-or-build" and recipe_dir is not None:
+    if policy == "pull-or-build" and recipe is not None:
         # An earlier fallback build that is still current wins over a new pull attempt: a
         # second `ops up` on an air-gapped host must not wait for a registry again.
         with contextlib.suppress(OpsError):
-            cached = build(only_if_current=True)
+            cached = recipe.current()
             if cached is not None:
                 return replace(cached, detail=f"{cached.detail} (used instead of pulling {image})")
 
@@ -146,17 +136,17 @@ def ensure_image(
         return ImageResult(image, "pulled", f"pulled {image}")
     except _PullFailed as failed:
         pull_reason = failed.reason
-    if policy == "pull" or recipe_dir is None:
+    if policy == "pull" or recipe is None:
         hint = (
             f"Set image_policy: build to build it from {recipe_dir} instead."
-            if recipe_dir is not None
+            if recipe is not None
             else "Check the image name and registry access, or load it with `docker load`."
         )
         raise DockerError(f"cannot pull image {image}: {pull_reason}", hint=hint)
 
     say(f"cannot pull {image} ({pull_reason}); building it from {recipe_dir}")
     try:
-        built = _must(build())
+        built = recipe.build()
     except OpsError as exc:
         raise BuildError(
             f"image {image} can neither be pulled ({pull_reason}) nor built ({exc.message.splitlines()[0]})",
@@ -167,8 +157,8 @@ def ensure_image(
 
 
 def default_build_tag(recipe_dir: Path) -> str:
-    """The tag a recipe's image gets when it is built locally: ``ops/<recipe folder>:local``."""
-    return f"ops/{recipe_dir.name}:local"
+    """The tag a recipe's image gets when it is built locally: ``ops-<recipe folder>:local``."""
+    return f"ops-{recipe_dir.name}:local"
 
 
 def describe_images(client: docker.DockerClient, tags: Iterable[str] | None = None) -> list[ImageInfo]:
@@ -186,58 +176,51 @@ def describe_images(client: docker.DockerClient, tags: Iterable[str] | None = No
 
 @dataclass(frozen=True)
 class _Recipe:
-    """What a fallback build needs, gathered once."""
+    """A recipe folder and everything its build takes."""
 
+    client: docker.DockerClient
     folder: Path
     tag: str
     ca_bundle: Path | None
     build_args: dict[str, str] | None
     labels: dict[str, str] | None
-    extra_files: dict[str, Path]
+    extra_files: dict[str, Path] | None  # None: what recipe_extra_files finds
+    say: Progress
 
-
-def _build(
-    client: docker.DockerClient, recipe: _Recipe, say: Progress, *, only_if_current: bool
-) -> ImageResult | None:
-    """Build ``recipe`` unless its image is current; with ``only_if_current``, never build (None)."""
-    digest = recipe_hash(
-        client,
-        recipe.folder,
-        ca_bundle=recipe.ca_bundle,
-        build_args=recipe.build_args,
-        labels=recipe.labels,
-        extra_files=recipe.extra_files,
-    )
-    if image_up_to_date(client, recipe.tag, digest):
-        return ImageResult(
-            recipe.tag, "cached-build", f"{recipe.tag} is current with recipe {recipe.folder.name}"
-        )
-    if only_if_current:
+    def current(self) -> ImageResult | None:
+        """The existing build when it matches the recipe as it is now, else None."""
+        digest = recipe_hash(self.client, self.folder, **self._inputs())
+        if image_up_to_date(self.client, self.tag, digest):
+            return ImageResult(
+                self.tag, "cached-build", f"{self.tag} is current with recipe {self.folder.name}"
+            )
         return None
-    build_recipe(
-        client,
-        recipe.folder,
-        recipe.tag,
-        ca_bundle=recipe.ca_bundle,
-        build_args=recipe.build_args,
-        labels=recipe.labels,
-        extra_files=recipe.extra_files,
-        progress=say,
-    )
-    return ImageResult(recipe.tag, "built", f"built {recipe.tag} from recipe {recipe.folder.name}")
+
+    def build(self) -> ImageResult:
+        """Build unless the existing build is current."""
+        if (cached := self.current()) is not None:
+            return cached
+        build_recipe(self.client, self.folder, self.tag, progress=self.say, **self._inputs())
+        return ImageResult(self.tag, "built", f"built {self.tag} from recipe {self.folder.name}")
+
+    def _inputs(self) -> dict:
+        files = recipe_extra_files(self.folder.name) if self.extra_files is None else self.extra_files
+        return {
+            "ca_bundle": self.ca_bundle,
+            "build_args": self.build_args,
+            "labels": self.labels,
+            "extra_files": files,
+        }
 
 
-def _must(result: ImageResult | None) -> ImageResult:
-    assert result is not None  # only `only_if_current=True` answers None
-    return result
-
-
-def _is_stale_build(client: docker.DockerClient, image: str, build_tag: str, recipe_dir: Path | None) -> bool:
-    """True when ``image`` is our own build of an older recipe (build_tag reused as the image name)."""
-    if recipe_dir is None or image != build_tag:
+def _is_stale_build(client: docker.DockerClient, image: str, recipe: _Recipe | None) -> bool:
+    """True when ``image`` is our own build of an older recipe (its build tag used as the image name)."""
+    if recipe is None or image != recipe.tag:
         return False
-    labels = _get(client, image).labels or {}
-    return RECIPE_HASH_LABEL in labels and labels.get(RECIPE_LABEL) == recipe_dir.name
+    try:
+        return recipe.current() is None
+    except OpsError:  # it cannot be rebuilt here anyway (a missing wheel): keep what is present
+        return False
 
 
 def _pull(client: docker.DockerClient, image: str, say: Progress) -> None:
@@ -250,7 +233,7 @@ def _pull(client: docker.DockerClient, image: str, say: Progress) -> None:
         raise _PullFailed(f"no answer from the registry within {PULL_TIMEOUT_S} s") from exc
     except (DockerException, requests.exceptions.RequestException) as exc:
         raise _PullFailed(_reason(exc)) from exc
-    if not _is_present(client, image):
+    if _get(client, image) is None:
         raise _PullFailed("the pull ended without the image")
 
 
@@ -287,18 +270,6 @@ def _request_timeout(client: docker.DockerClient, seconds: float) -> Iterator[No
         yield
     finally:
         client.api.timeout = saved
-
-
-def _is_present(client: docker.DockerClient, image: str) -> bool:
-    try:
-        client.images.get(image)
-        return True
-    except ImageNotFound:
-        return False
-    except (DockerException, requests.exceptions.RequestException) as exc:
-        raise DockerError(
-            f"cannot look up image {image}: {exc}", hint="Is the Docker daemon healthy?"
-        ) from exc
 
 
 def _get(client: docker.DockerClient, tag: str):

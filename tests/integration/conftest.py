@@ -54,3 +54,46 @@ def cleanup_by_label(docker_client):
         container.remove(force=True)
     for image in docker_client.images.list(filters=selector):
         docker_client.images.remove(image.id, force=True)
+
+
+@pytest.fixture
+def local_testcontainers(monkeypatch):
+    """testcontainers set up for this machine's daemon: no Ryuk, ports reached on localhost.
+
+    Ryuk (testcontainers' reaper) is a registry image, and none can be pulled here: containers
+    are cleaned up by label instead (``cleanup_by_label``). testcontainers guesses from
+    ``/.dockerenv`` that it runs in a container and then dials the bridge gateway, but the daemon
+    ``ops`` uses shares this machine's network, where published ports are on localhost.
+    """
+    from testcontainers.core.config import ConnectionMode, testcontainers_config
+
+    monkeypatch.setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+    # The config reads the variable once and caches it; set the cached values too.
+    monkeypatch.setattr(testcontainers_config, "ryuk_disabled", True)
+    monkeypatch.setattr(testcontainers_config, "connection_mode_override", ConnectionMode.docker_host)
+
+
+@pytest.fixture(scope="session")
+def open_webui_image(docker_client, base_image):
+    """The real Open WebUI image, pulled or else built from stacks/open-webui (about 3 minutes once).
+
+    Not labelled ``ops.test``: a later run reuses it as a cached build.
+    """
+    import time
+
+    from ops.images.build import default_ca_bundle
+    from ops.images.policy import default_build_tag, ensure_image
+    from ops.paths import shipped
+
+    recipe = shipped("stacks") / "open-webui"
+    started = time.monotonic()
+    result = ensure_image(
+        docker_client,
+        image="ghcr.io/open-webui/open-webui:v0.12.4",
+        recipe_dir=recipe,
+        policy="pull-or-build",
+        build_tag=default_build_tag(recipe),
+        ca_bundle=default_ca_bundle(),
+    )
+    print(f"\nopen-webui image: {result.source} in {time.monotonic() - started:.1f} s ({result.detail})")
+    return result
