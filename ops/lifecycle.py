@@ -21,7 +21,7 @@ import docker.errors
 from ops import reconcile, services
 from ops.errors import ConflictError, DockerError, OpsError
 from ops.host import ports, process
-from ops.network import bind_addresses, network_name
+from ops.network import bind_addresses, ensure_network, network_name
 from ops.profiles import LoadedProfile
 from ops.services import StackContext
 from ops.services import spec as specs_mod
@@ -153,9 +153,11 @@ def up(
         chain: dict[str, str] = {}
         try:
             ctx = context(loaded, state, models)
-            the_plan, wanted_specs, images = (
-                _reconcile(client, loaded, ctx, wanted, say) if client else (None, {}, {})
-            )
+            if client is not None:
+                gateway_ip = ensure_network(client, loaded.name)
+                the_plan, wanted_specs, images = _reconcile(client, loaded, ctx, wanted, gateway_ip, say)
+            else:
+                the_plan, wanted_specs, images = None, {}, {}
         except BaseException:
             # Let the host finish starting (it is not torn down), but report the first failure.
             with contextlib.suppress(Exception):
@@ -191,7 +193,9 @@ def up(
     )
 
 
-def _reconcile(client, loaded: LoadedProfile, ctx: StackContext, wanted: list[str], say: Say):
+def _reconcile(
+    client, loaded: LoadedProfile, ctx: StackContext, wanted: list[str], gateway_ip: str, say: Say
+):
     """Images, wanted specs, plan, apply: returns (plan, specs, images)."""
     images = {name: _image(client, loaded, name, say) for name in wanted}
     wanted_specs = {}
@@ -199,7 +203,7 @@ def _reconcile(client, loaded: LoadedProfile, ctx: StackContext, wanted: list[st
         kind = services.get(loaded.profile.services[name].kind)
         env = kind.environment(ctx) if kind.environment else {}
         tag, image_id, _source = images[name]
-        wanted_specs[name] = specs_mod.build(loaded, name, env, tag, image_id)
+        wanted_specs[name] = specs_mod.build(loaded, name, env, tag, image_id, host_gateway=gateway_ip)
     the_plan = reconcile.plan(client, loaded.name, wanted_specs)
     for action in the_plan.actions:
         say(f"{action.service}: {action.verb} ({action.reason})")

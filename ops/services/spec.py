@@ -48,6 +48,9 @@ class ContainerSpec:
     depends_on: tuple[str, ...] = ()
     health: HealthSpec | None = None
     image_id: str = ""
+    #: What ``host.docker.internal`` resolves to inside the container: the stack network's gateway
+    #: address, where the gateway listens. Docker's ``host-gateway`` would be the default bridge's.
+    host_gateway: str = "host-gateway"
 
     @property
     def name(self) -> str:
@@ -70,6 +73,7 @@ class ContainerSpec:
                 k: v.reveal() if isinstance(v, Secret) else v for k, v in sorted(self.environment.items())
             },
             "network": self.network,
+            "host_gateway": self.host_gateway,
         }
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -95,7 +99,7 @@ class ContainerSpec:
             "network": self.network,
             "hostname": self.service,
             # Containers reach the gateway on the host by this name, on Linux as on Docker Desktop.
-            "extra_hosts": {"host.docker.internal": "host-gateway"},
+            "extra_hosts": {"host.docker.internal": self.host_gateway},
             "restart_policy": {"Name": "unless-stopped"},
         }
 
@@ -155,7 +159,12 @@ def recipe_dir(service: ServiceSpec, profile_dir: Path) -> Path | None:
 
 
 def build(
-    loaded: LoadedProfile, name: str, environment: dict[str, str | Secret], image: str, image_id: str = ""
+    loaded: LoadedProfile,
+    name: str,
+    environment: dict[str, str | Secret],
+    image: str,
+    image_id: str = "",
+    host_gateway: str = "host-gateway",
 ) -> ContainerSpec:
     """The wanted container for service ``name``; ``environment`` is the kind's wiring (profile wins)."""
     service = loaded.profile.services[name]
@@ -185,6 +194,7 @@ def build(
         depends_on=service.depends_on,
         health=service.health,
         image_id=image_id,
+        host_gateway=host_gateway,
     )
 
 

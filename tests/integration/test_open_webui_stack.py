@@ -51,11 +51,14 @@ volumes:
 """
     )
     loaded = profiles.load_path(path)
+    lifecycle.down(loaded, remove_volumes=True)  # from nothing, even after an interrupted run
     started = time.monotonic()
-    report = lifecycle.up(loaded, say=print)
-    print(f"ops up {STACK} from nothing: ready in {time.monotonic() - started:.1f} s")
-    yield loaded, report, f"http://127.0.0.1:{ui_port}"
-    lifecycle.down(loaded, remove_volumes=True)
+    try:
+        report = lifecycle.up(loaded, say=print)
+        print(f"ops up {STACK} from nothing: ready in {time.monotonic() - started:.1f} s")
+        yield loaded, report, f"http://127.0.0.1:{ui_port}"
+    finally:
+        lifecycle.down(loaded, remove_volumes=True)
     if previous is None:
         os.environ.pop("OPS_HOME", None)
     else:
