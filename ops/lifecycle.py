@@ -39,6 +39,7 @@ class ServiceReport:
     """One service after ``up``: what was done, and where it answers."""
 
     service: str
+    kind: str
     action: str
     url: str
     image: str
@@ -172,7 +173,7 @@ def up(
             verbs = {a.service: a.verb for a in the_plan.actions}
             for name, spec in wanted_specs.items():
                 url = _service_url(spec)
-                reports.append(ServiceReport(name, verbs[name], url, spec.image, images[name][2]))
+                reports.append(ServiceReport(name, spec.kind, verbs[name], url, spec.image, images[name][2]))
                 kind = services.get(spec.kind)
                 if kind.chain and url and changed:
                     report = kind.chain(ctx, url, spec.timeout)

@@ -29,6 +29,6 @@ def up_command(
     output.line(f"gateway   {report.gateway_url}  (key: `ops endpoint {report.stack}`)")
     for service in report.services:
         output.line(f"{service.service:<9} {service.url or '(no published port)'}")
-    if any(s.service for s in report.services):
+    if any(s.kind == "open-webui" for s in report.services):
         output.line(f"sign-in   credentials are in {report.secrets_file} (`ops status {report.stack}`)")
     output.line(f"ready in {report.seconds:.1f} s", style="green")

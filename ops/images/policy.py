@@ -204,7 +204,10 @@ class _Recipe:
         return ImageResult(self.tag, "built", f"built {self.tag} from recipe {self.folder.name}")
 
     def _inputs(self) -> dict:
-        files = recipe_extra_files(self.folder.name) if self.extra_files is None else self.extra_files
+        if self.extra_files is None:
+            files = recipe_extra_files(self.folder.name) | assembled_files(self.folder)
+        else:
+            files = self.extra_files
         return {
             "ca_bundle": self.ca_bundle,
             "build_args": self.build_args,
@@ -319,6 +322,31 @@ TORCH_VERSION = "2.13.0"
 # Debian 12's python3, which the recipes install on the ops base image.
 PYTHON_TAG = "cp311"
 _ARCH = {"amd64": "x86_64", "arm64": "aarch64", "x86_64": "x86_64", "aarch64": "aarch64"}
+
+
+def assembled_files(recipe_dir: Path) -> dict[str, Path]:
+    """Files a recipe fetches instead of committing them: its ``assemble.py``'s ``runtime_files()``.
+
+    A recipe folder may ship an ``assemble.py`` defining ``runtime_files() -> {context path: file}``
+    (the WebGPU demo fetches onnxruntime-web from npm this way, once, into a cache).
+    """
+    script = recipe_dir / "assemble.py"
+    if not script.is_file():
+        return {}
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"ops_recipe_{recipe_dir.name.replace('-', '_')}", script)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+        return dict(module.runtime_files())
+    except OpsError:
+        raise
+    except Exception as exc:  # a recipe's own script: report it as a build problem, not a crash
+        raise DockerError(
+            f"recipe {recipe_dir.name}: assemble.py could not fetch its files: {exc}",
+            hint=f"run `python {script} --out build/{recipe_dir.name}` to see the whole error",
+        ) from None
 
 
 def recipe_extra_files(
