@@ -171,6 +171,7 @@ def create_app(table: ModelTable, config: GatewayConfig, control: Control | None
             "upstream_url": route.base_url,
             "task": route.task,
             "context_length": route.context,
+            "tool_calling": route.tools,
         }
 
     async def health(request: Request) -> Response:
@@ -204,6 +205,11 @@ def create_app(table: ModelTable, config: GatewayConfig, control: Control | None
         if not isinstance(body.get("messages"), list) or not body["messages"]:
             raise GatewayError(400, "`messages` must be a non-empty list")
         _fill_max_tokens(body, config.default_max_tokens, route.context)
+        if not route.tools and body.get("tools"):
+            # Open WebUI offers its ~36 built-in tools (26 KB of schemas) with every chat; a model
+            # that cannot call tools would only see its context overflow.
+            for key in ("tools", "tool_choice", "parallel_tool_calls"):
+                body.pop(key, None)
         return await forward(route, "/chat/completions", body)
 
     async def embeddings(request: Request) -> Response:

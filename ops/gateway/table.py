@@ -29,6 +29,8 @@ class Route:
     task: str = "chat"
     context: int | None = None
     api_key: Secret | None = None
+    #: False when the model cannot call tools: tool schemas sent to it only eat its context.
+    tools: bool = True
 
 
 @dataclass

@@ -155,7 +155,13 @@ class FoundryProvider:
         with self._lock:
             self._models[alias] = model
         return Route(
-            alias, model.id, self.base_url + prefix, provider=self.name, task=spec.task, context=context
+            alias,
+            model.id,
+            self.base_url + prefix,
+            provider=self.name,
+            task=spec.task,
+            context=context,
+            tools=bool(model.supports_tool_calling),
         )
 
     def load(self, alias: str) -> None:

@@ -158,3 +158,18 @@ def _auth(host) -> dict[str, str]:
 
 def test_bundled_model_exists():
     assert Path(paths.bundled_model("tiny-fp32"), "genai_config.json").is_file()
+
+
+def test_tool_schemas_are_dropped_for_a_model_that_cannot_call_tools(client, host, reference):
+    # Open WebUI sends its built-in tools with every chat; for the tiny model they would only
+    # overflow its context (about 14,000 tokens of schemas against 4,096).
+    assert httpx.get(f"{host.base_url}/models/tiny", headers=_auth(host)).json()["tool_calling"] is False
+    tool = {
+        "type": "function",
+        "function": {"name": f"tool_{'x' * 40}", "description": "d" * 2000, "parameters": {"type": "object"}},
+    }
+    expected = reference.generate(PROMPT, 12)
+    answer = client.chat.completions.create(
+        model="tiny", messages=PROMPT, max_tokens=12, temperature=0, tools=[tool] * 30
+    )
+    assert answer.choices[0].message.content == expected.text
