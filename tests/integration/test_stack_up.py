@@ -207,3 +207,25 @@ def test_image_neither_pulled_nor_built(stack, capsys):
     path.write_text(path.read_text().replace("image: ops-test-web:2", "image: registry.invalid/none:1", 1))
     code, _, err = run(capsys, "up", str(path))
     assert code == 3 and "registry.invalid/none:1" in err and "hint:" in err
+
+
+def test_two_ups_at_once_are_serialised(stack, docker_client, ops_home):
+    import subprocess
+    import sys
+
+    write, _ = stack
+    path = write()
+    env = {**os.environ, "OPS_HOME": str(ops_home)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "ops", "up", path], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for _ in range(2)
+    ]
+    results = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [r[1].decode()[-800:] for r in results]
+    assert sorted(ids(docker_client)) == ["api", "web"], "one container per service, not two"
+    outputs = [r[0].decode() for r in results]
+    assert sum("nothing changed" in out for out in outputs) == 1, (
+        "the second waited for the first, then found it done"
+    )
