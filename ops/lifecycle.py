@@ -177,7 +177,7 @@ def up(
                 kind = services.get(spec.kind)
                 if kind.chain and url and changed:
                     report = kind.chain(ctx, url, spec.timeout)
-                    chain[name] = (
+                    chain[name] = report.detail or (
                         f"{len(report.models)} models listed; a chat answered {len(report.answer)} characters"
                     )
                     say(f"{name}: chain works ({chain[name]})")

@@ -29,14 +29,19 @@ class Generation:
 class InProcessModel:
     """An ONNX Runtime GenAI model folder loaded in this process."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path | None = None, *, _model=None, _og=None):
         import onnxruntime_genai as og
 
-        self._og = og
+        self._og = _og or og
         started = time.perf_counter()
-        self.model = og.Model(str(folder))
+        self.model = _model if _model is not None else og.Model(str(folder))
         self.tokenizer = og.Tokenizer(self.model)
         self.load_s = time.perf_counter() - started
+
+    @classmethod
+    def from_config(cls, config, og) -> InProcessModel:
+        """Load from an ``og.Config`` (to choose the execution provider)."""
+        return cls(_model=og.Model(config), _og=og)
 
     def prompt(self, messages: list[dict[str, str]]) -> str:
         """The model's chat template applied to ``messages``, ready for the assistant's turn."""

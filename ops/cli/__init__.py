@@ -58,6 +58,7 @@ def _register() -> None:
         model,
         profiles,
         restart,
+        smoke,
         status,
         up,
         validate,

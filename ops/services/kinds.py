@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ops.services import ServiceKind, openwebui, register
+from ops.services import ServiceKind, openwebui, register, webgpu
 
 register(
     ServiceKind(
@@ -40,6 +40,7 @@ register(
         port=8080,
         host_port=8502,
         health_path="/health",
+        chain=webgpu.chain,
     )
 )
 register(
