@@ -12,13 +12,16 @@ from typing import Any
 
 import httpx
 from starlette.applications import Starlette
-from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as HttpRoute
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
+from ops.gateway.routing import Router
 from ops.gateway.table import ModelState, ModelTable, Route
+from ops.gateway.upstream import UpstreamFailed, Upstreams, error_response
+from ops.profiles.schema import RoutingSpec
 from ops.secrets import Secret
 
 #: Called by the admin routes to load or unload a model in the host; returns when done.
@@ -35,14 +38,6 @@ class GatewayError(Exception):
         self.status, self.message, self.kind, self.code = status, message, kind, code
 
 
-def error_response(
-    status: int, message: str, kind: str = "invalid_request_error", code: str | None = None
-) -> JSONResponse:
-    """``{"error": {"message", "type", "param", "code"}}`` with ``status``."""
-    body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
-    return JSONResponse(body, status_code=status)
-
-
 @dataclass
 class GatewayConfig:
     """What the gateway needs besides its model table."""
@@ -53,13 +48,18 @@ class GatewayConfig:
     max_body_bytes: int = 4 * 1024 * 1024
     started: float = field(default_factory=time.time)
     upstream_timeout: float = 600.0
+    routing: RoutingSpec | None = None
 
 
 def create_app(table: ModelTable, config: GatewayConfig, control: Control | None = None) -> Starlette:
     """The gateway application for ``table``; ``control`` enables the load/unload admin routes."""
-    client = httpx.AsyncClient(
-        timeout=httpx.Timeout(config.upstream_timeout, connect=5.0),
-        limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+    upstreams = Upstreams(config.upstream_timeout)
+    router = (
+        Router(
+            config.routing, remote=lambda alias: table.routes[alias].remote if alias in table.routes else True
+        )
+        if config.routing
+        else None
     )
     expected = f"Bearer {config.key.reveal()}".encode()
 
@@ -122,42 +122,68 @@ def create_app(table: ModelTable, config: GatewayConfig, control: Control | None
         return route
 
     async def forward(route: Route, path: str, body: dict[str, Any]) -> Response:
-        body["model"] = route.model_id
-        headers = {"content-type": "application/json"}
-        if route.api_key is not None:
-            headers["authorization"] = f"Bearer {route.api_key.reveal()}"
-        request = client.build_request(
-            "POST", f"{route.base_url}{path}", content=json.dumps(body), headers=headers
+        try:
+            upstream = await upstreams.send(route, path, body)
+        except UpstreamFailed as exc:
+            raise GatewayError(502, f"upstream {exc}", kind="api_error") from None
+        return await upstreams.respond(route, upstream, bool(body.get("stream")))
+
+    async def routed(name: str, body: dict[str, Any], request: Request) -> Response:
+        """A virtual model: try the rule's candidates in order, falling back on failure (tenacity)."""
+        assert router is not None
+        decision = router.decide(name, body, dict(request.headers))
+        router.counts[f"requests:{name}"] += 1
+        if not decision.candidates:
+            raise GatewayError(
+                503,
+                f"no route for this request ({decision.reason}): every candidate leaves the machine",
+                kind="service_unavailable",
+                code="no_private_route",
+            )
+        first_byte = config.routing.models[name].timeout
+        failures: list[str] = []
+
+        async def attempt_once(alias: str) -> tuple[Route, httpx.Response]:
+            route = table.resolve(alias)
+            if route is None or table.state(route.alias) != ModelState.READY:
+                raise UpstreamFailed(f"{alias}: not ready")
+            candidate = dict(body)
+            _fill_max_tokens(candidate, config.default_max_tokens, route.context)
+            _strip_tools(candidate, route)
+            upstream = await upstreams.send(route, "/chat/completions", candidate, first_byte)
+            if upstream.status_code >= 500 or upstream.status_code == 429:
+                await upstream.aclose()
+                raise UpstreamFailed(f"{alias}: HTTP {upstream.status_code}")
+            return route, upstream
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(len(decision.candidates)),
+            retry=retry_if_exception_type(UpstreamFailed),
+            reraise=True,
         )
         try:
-            upstream = await client.send(request, stream=True)
-        except httpx.HTTPError as exc:
+            async for attempt in retrying:
+                with attempt:
+                    alias = decision.candidates[attempt.retry_state.attempt_number - 1]
+                    try:
+                        route, upstream = await attempt_once(alias)
+                    except UpstreamFailed as exc:
+                        failures.append(str(exc))
+                        router.counts["fallbacks"] += 1
+                        raise
+        except UpstreamFailed:
+            router.counts[f"failed:{name}"] += 1
             raise GatewayError(
-                502, f"upstream for {route.alias!r} unreachable: {type(exc).__name__}", kind="api_error"
+                502, f"every route failed: {'; '.join(failures)}", kind="api_error", code="all_routes_failed"
             ) from None
-        if body.get("stream") and upstream.status_code == 200:
-            # Pass chunks through as they arrive; closing the upstream when the client goes away.
-            return StreamingResponse(
-                upstream.aiter_raw(),
-                media_type="text/event-stream",
-                headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
-                background=BackgroundTask(upstream.aclose),
-            )
-        try:
-            raw = await upstream.aread()
-        finally:
-            await upstream.aclose()
-        try:
-            data = json.loads(raw)
-        except json.JSONDecodeError:
-            return error_response(
-                502,
-                f"upstream for {route.alias!r} answered non-JSON (HTTP {upstream.status_code})",
-                "api_error",
-            )
-        if isinstance(data, dict) and upstream.status_code == 200 and "model" in data:
-            data["model"] = route.alias
-        return JSONResponse(data, status_code=upstream.status_code)
+        router.counts[f"route:{route.alias}"] += 1
+        reason = decision.reason + (f"; fell back after {', '.join(failures)}" if failures else "")
+        headers = {
+            "x-ops-route": route.alias,
+            "x-ops-route-reason": reason,
+            "x-ops-task": decision.features.task,
+        }
+        return await upstreams.respond(route, upstream, bool(body.get("stream")), headers)
 
     def model_card(alias: str) -> dict[str, Any]:
         route = table.routes[alias]
@@ -182,9 +208,28 @@ def create_app(table: ModelTable, config: GatewayConfig, control: Control | None
             payload["details"] = dict(table.details)
         return JSONResponse(payload, status_code=200 if ready else 503)
 
+    def virtual_card(name: str) -> dict[str, Any]:
+        virtual = config.routing.models[name]
+        targets = dict.fromkeys([*(t for r in virtual.rules for t in r.to), *virtual.default])
+        return {
+            "id": name,
+            "object": "model",
+            "created": int(config.started),
+            "owned_by": "ops-router",
+            "ready": any(table.state(t) == ModelState.READY for t in targets),
+            "routes_to": list(targets),
+        }
+
     async def models(request: Request) -> Response:
         authorised(request)
-        return JSONResponse({"object": "list", "data": [model_card(a) for a in table.names()]})
+        cards = [model_card(a) for a in table.names()] + [
+            virtual_card(n) for n in (router.names if router else [])
+        ]
+        return JSONResponse({"object": "list", "data": cards})
+
+    async def metrics(request: Request) -> Response:
+        authorised(request)
+        return JSONResponse({"routing": dict(router.counts) if router else {}})
 
     async def model(request: Request) -> Response:
         authorised(request)
@@ -201,15 +246,15 @@ def create_app(table: ModelTable, config: GatewayConfig, control: Control | None
     async def chat(request: Request) -> Response:
         authorised(request)
         body = await read_json(request)
+        if router is not None and isinstance(body.get("model"), str) and router.is_virtual(body["model"]):
+            if not isinstance(body.get("messages"), list) or not body["messages"]:
+                raise GatewayError(400, "`messages` must be a non-empty list")
+            return await routed(body["model"], body, request)
         route = route_for(body, "chat")
         if not isinstance(body.get("messages"), list) or not body["messages"]:
             raise GatewayError(400, "`messages` must be a non-empty list")
         _fill_max_tokens(body, config.default_max_tokens, route.context)
-        if not route.tools and body.get("tools"):
-            # Open WebUI offers its ~36 built-in tools (26 KB of schemas) with every chat; a model
-            # that cannot call tools would only see its context overflow.
-            for key in ("tools", "tool_choice", "parallel_tool_calls"):
-                body.pop(key, None)
+        _strip_tools(body, route)
         return await forward(route, "/chat/completions", body)
 
     async def embeddings(request: Request) -> Response:
@@ -257,7 +302,7 @@ def create_app(table: ModelTable, config: GatewayConfig, control: Control | None
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
-        await client.aclose()
+        await upstreams.aclose()
 
     app = Starlette(
         routes=[
@@ -267,12 +312,24 @@ def create_app(table: ModelTable, config: GatewayConfig, control: Control | None
             HttpRoute("/v1/chat/completions", chat, methods=["POST"]),
             HttpRoute("/v1/embeddings", embeddings, methods=["POST"]),
             HttpRoute("/ops/models/{model}/{action}", admin, methods=["POST"]),
+            HttpRoute("/ops/metrics", metrics, methods=["GET"]),
         ],
         exception_handlers={GatewayError: on_error, ClientDisconnect: on_disconnect, HTTPException: on_http},
         lifespan=lifespan,
     )
     app.state.table = table
     return app
+
+
+def _strip_tools(body: dict[str, Any], route: Route) -> None:
+    """Drop tool schemas for a model that cannot call tools.
+
+    Open WebUI offers its ~36 built-in tools (26 KB of schemas) with every chat; a model that
+    cannot call tools would only see its context overflow.
+    """
+    if not route.tools and body.get("tools"):
+        for key in ("tools", "tool_choice", "parallel_tool_calls"):
+            body.pop(key, None)
 
 
 def _fill_max_tokens(body: dict[str, Any], default: int, context: int | None) -> None:

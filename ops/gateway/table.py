@@ -31,6 +31,8 @@ class Route:
     api_key: Secret | None = None
     #: False when the model cannot call tools: tool schemas sent to it only eat its context.
     tools: bool = True
+    #: True when requests to it leave the machine: private requests are never sent there.
+    remote: bool = False
 
 
 @dataclass

@@ -115,7 +115,8 @@ class Host:
                 )
                 self.owner[plan.alias] = spec.provider
                 self.table.put(route, ModelState.LOADING)
-                if route.task == "chat":
+                # Warm up what loads here; a remote model needs no warming, and it would cost tokens.
+                if route.task == "chat" and not spec.url:
                     warm_up(route)
                 self.table.set_state(plan.alias, ModelState.READY)
                 log.info(
@@ -182,6 +183,7 @@ def serve(loaded: LoadedProfile, addresses: list[str], settings: Settings | None
         key=key,
         default_max_tokens=gateway.default_max_tokens,
         max_body_bytes=gateway.max_body_bytes,
+        routing=gateway.routing if gateway.routing.models else None,
     )
     app = create_app(host.table, config, control=host.control)
     server = uvicorn.Server(

@@ -61,7 +61,14 @@ class OpenAIProvider:
                     hint=f"set `model:` to one of: {', '.join(map(str, ids[:10]))}",
                 )
         return Route(
-            alias, model_id, base, provider=self.name, task=spec.task, context=spec.context, api_key=key
+            alias,
+            model_id,
+            base,
+            provider=self.name,
+            task=spec.task,
+            context=spec.context,
+            api_key=key,
+            remote=spec.leaves_machine,
         )
 
     def load(self, alias: str) -> None:

@@ -24,6 +24,7 @@ def check(profile: Profile, path: Path, located: Located) -> list[Problem]:
     _volumes(profile, add)
     _ports(profile, add)
     _aliases(profile, add)
+    _routing(profile, add)
     _model_folders(profile, path.parent, add)
     return sorted(problems, key=lambda p: p.line or 0)
 
@@ -160,6 +161,38 @@ def _aliases(profile: Profile, add) -> None:
                 f"alias {alias!r} hides the model of the same name",
                 "rename the alias",
             )
+
+
+def _routing(profile: Profile, add) -> None:
+    models = list(profile.models)
+    for name, virtual in profile.gateway.routing.models.items():
+        base: Loc = ("gateway", "routing", "models", name)
+        if name in profile.models or name in profile.gateway.aliases:
+            add(
+                base,
+                f"virtual model {name!r} hides a model or alias of the same name",
+                "rename it, e.g. `auto`",
+            )
+        targets = [(base + ("default", i), t) for i, t in enumerate(virtual.default)]
+        for r, rule in enumerate(virtual.rules):
+            targets += [(base + ("rules", r, "to", i), t) for i, t in enumerate(rule.to)]
+            if (
+                rule.when.task
+                and rule.when.task not in profile.gateway.routing.tasks
+                and rule.when.task != "chat"
+            ):
+                add(
+                    base + ("rules", r, "when", "task"),
+                    f"unknown task {rule.when.task!r}",
+                    f"tasks: chat, {', '.join(profile.gateway.routing.tasks)} (add patterns under routing.tasks)",
+                )
+        for loc, target in targets:
+            if target not in profile.models:
+                add(
+                    loc,
+                    f"unknown model {target!r}{did_you_mean(target, models)}",
+                    f"models in this profile: {', '.join(models)}",
+                )
 
 
 def _model_folders(profile: Profile, profile_dir: Path, add) -> None:

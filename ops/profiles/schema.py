@@ -110,6 +110,9 @@ class ModelSpec(Strict):
     url: str | None = Field(None, description="base URL of an OpenAI-compatible API, e.g. https://host/v1")
     model: str | None = Field(None, description="the model id at `url` (default: the alias)")
     api_key_env: str | None = Field(None, description="environment variable holding the key for `url`")
+    remote: bool | None = Field(
+        None, description="requests to it leave the machine; default: true for a `url` that is not loopback"
+    )
     task: Literal["chat", "embeddings"] = "chat"
     device: Literal["auto", "cpu", "gpu"] = "auto"
     context: int | None = Field(
@@ -138,9 +141,92 @@ class ModelSpec(Strict):
         return "catalog" if self.catalog else "local" if self.path else "remote"
 
     @property
+    def leaves_machine(self) -> bool:
+        """True when requests to this model leave the machine (private requests never go there)."""
+        if self.remote is not None:
+            return self.remote
+        if not self.url:
+            return False
+        from urllib.parse import urlparse
+
+        host = urlparse(self.url).hostname or ""
+        return host not in ("127.0.0.1", "localhost", "::1")
+
+    @property
     def provider(self) -> str:
         """The provider that serves it: ``foundry`` for catalog and local models, ``openai`` for ``url``."""
         return "openai" if self.url else "foundry"
+
+
+#: Default task classifier: a task name and the regexes that mark a request as that task.
+DEFAULT_TASKS: dict[str, tuple[str, ...]] = {
+    "code": (
+        r"```",
+        r"\b(def|class|import|function|return|const|let|var|fn|struct|SELECT|INSERT)\b",
+        r"\b(code|python|javascript|typescript|rust|java|sql|regex|bash|compile|stack trace|bug|refactor)\b",
+    ),
+}
+#: Default personal-data patterns: a request that matches one never leaves the machine.
+DEFAULT_PRIVATE_PATTERNS: tuple[str, ...] = (
+    r"[\w.+-]+@[\w-]+\.[\w.-]+",  # e-mail address
+    r"\+?\d[\d ()-]{8,}\d",  # phone number
+    r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){3,7}\b",  # IBAN
+    r"\b(?:\d[ -]?){13,16}\b",  # payment card number
+    r"\b\d{3}-\d{2}-\d{4}\b",  # US social security number
+)
+
+
+class RuleWhen(Strict):
+    """Conditions of a routing rule; all given ones must hold."""
+
+    task: str | None = Field(None, description="a task the classifier names, e.g. code or chat")
+    min_tokens: int | None = Field(None, gt=0, description="estimated input tokens at least this many")
+    private: bool | None = Field(None, description="the request is private (marked, or personal data found)")
+
+
+class RouteRule(Strict):
+    """When ``when`` holds, try the models in ``to`` in order."""
+
+    when: RuleWhen
+    to: tuple[str, ...] = Field(min_length=1)
+
+
+class VirtualModel(Strict):
+    """A model name clients can pick (e.g. ``auto``) that the gateway routes by rules, with fallback."""
+
+    rules: tuple[RouteRule, ...] = ()
+    default: tuple[str, ...] = Field(min_length=1, description="models to try when no rule matches")
+    timeout: float = Field(30.0, gt=0, description="seconds to wait for a model's first byte before the next")
+
+
+class RoutingSpec(Strict):
+    """Hybrid routing: virtual models, the task classifier and what counts as private."""
+
+    models: dict[str, VirtualModel] = Field(default_factory=dict)
+    tasks: dict[str, tuple[str, ...]] = Field(default_factory=lambda: dict(DEFAULT_TASKS))
+    private_patterns: tuple[str, ...] = DEFAULT_PRIVATE_PATTERNS
+
+    @field_validator("tasks")
+    @classmethod
+    def _task_regexes(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        for task, patterns in value.items():
+            for pattern in patterns:
+                _compiles(pattern, f"tasks.{task}")
+        return value
+
+    @field_validator("private_patterns")
+    @classmethod
+    def _private_regexes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in value:
+            _compiles(pattern, "private_patterns")
+        return value
+
+
+def _compiles(pattern: str, where: str) -> None:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"{where}: {pattern!r} is not a valid regular expression ({exc})") from None
 
 
 class GatewaySpec(Strict):
@@ -151,6 +237,7 @@ class GatewaySpec(Strict):
     default_max_tokens: int = Field(300, gt=0)
     max_body_bytes: int = Field(4 * 1024 * 1024, gt=0)
     aliases: dict[str, str] = Field(default_factory=dict)
+    routing: RoutingSpec = RoutingSpec()
 
     @field_validator("bind")
     @classmethod

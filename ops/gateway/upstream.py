@@ -1,0 +1,93 @@
+"""Talking to upstreams: send a request, and turn the answer into the client's response, streaming as it comes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+from starlette.background import BackgroundTask
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from ops.gateway.table import Route
+
+
+class UpstreamFailed(Exception):
+    """An upstream did not answer usefully (unreachable, too slow, 5xx or 429): try the next route."""
+
+
+def error_response(
+    status: int, message: str, kind: str = "invalid_request_error", code: str | None = None
+) -> JSONResponse:
+    """``{"error": {"message", "type", "param", "code"}}`` with ``status``."""
+    body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
+    return JSONResponse(body, status_code=status)
+
+
+class Upstreams:
+    """One shared HTTP client for every upstream."""
+
+    def __init__(self, timeout: float):
+        self.client = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout, connect=5.0),
+            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+        )
+
+    async def send(
+        self, route: Route, path: str, body: dict[str, Any], first_byte: float | None = None
+    ) -> httpx.Response:
+        """POST ``body`` to ``route``; the answer's headers are in, its body still streams.
+
+        Raises :class:`UpstreamFailed` when it cannot be reached or (with ``first_byte``) is too slow.
+        """
+        headers = {"content-type": "application/json"}
+        if route.api_key is not None:
+            headers["authorization"] = f"Bearer {route.api_key.reveal()}"
+        request = self.client.build_request(
+            "POST",
+            f"{route.base_url}{path}",
+            content=json.dumps({**body, "model": route.model_id}),
+            headers=headers,
+        )
+        try:
+            if first_byte is None:
+                return await self.client.send(request, stream=True)
+            return await asyncio.wait_for(self.client.send(request, stream=True), first_byte)
+        except TimeoutError:
+            raise UpstreamFailed(f"{route.alias}: no answer within {first_byte:g} s") from None
+        except httpx.HTTPError as exc:
+            raise UpstreamFailed(f"{route.alias}: unreachable ({type(exc).__name__})") from None
+
+    async def respond(
+        self, route: Route, upstream: httpx.Response, stream: bool, headers: dict[str, str] | None = None
+    ) -> Response:
+        """The client's response: chunks passed through as they arrive, or the JSON with our alias."""
+        headers = headers or {}
+        if stream and upstream.status_code == 200:
+            # Pass chunks through as they arrive; close the upstream when the client goes away.
+            return StreamingResponse(
+                upstream.aiter_raw(),
+                media_type="text/event-stream",
+                headers={"cache-control": "no-cache", "x-accel-buffering": "no", **headers},
+                background=BackgroundTask(upstream.aclose),
+            )
+        try:
+            raw = await upstream.aread()
+        finally:
+            await upstream.aclose()
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError:
+            return error_response(
+                502,
+                f"upstream for {route.alias!r} answered non-JSON (HTTP {upstream.status_code})",
+                "api_error",
+            )
+        if isinstance(data, dict) and upstream.status_code == 200 and "model" in data:
+            data["model"] = route.alias
+        return JSONResponse(data, status_code=upstream.status_code, headers=headers)
+
+    async def aclose(self) -> None:
+        """Close the shared client."""
+        await self.client.aclose()
