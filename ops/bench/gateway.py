@@ -51,6 +51,8 @@ class GatewayBench:
     direct_p50_ms: float
     gateway_p50_ms: float
     latency_samples: int
+    routing_added_p50_ms: float = 0.0
+    routing_added_p99_ms: float = 0.0
 
     @property
     def kept_fraction(self) -> float:
@@ -100,7 +102,8 @@ def run(
         profile = home / "bench.yaml"
         port = _free_port()
         profile.write_text(
-            f"name: bench\nmodels:\n  m: {{path: {model_dir}}}\ngateway: {{port: {port}, bind: [127.0.0.1]}}\n"
+            f"name: bench\nmodels:\n  m: {{path: {model_dir}}}\n"
+            f"gateway: {{port: {port}, bind: [127.0.0.1], routing: {{models: {{auto: {{default: [m]}}}}}}}}\n"
         )
         settings = Settings.from_env({"OPS_HOME": str(home)})
         loaded = profiles.load_path(profile)
@@ -145,17 +148,19 @@ def _measure(model_dir, gateway_url, key, max_tokens, runs, latency_samples, say
             )
         say(f"added latency, {latency_samples} alternating requests")
         tiny = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1, "temperature": 0}
-        direct_ms, gateway_ms = [], []
+        direct_ms, gateway_ms, routed_ms = [], [], []
         for i in range(latency_samples + 10):
             for target, headers, model, sink in (
                 (direct, {}, card["upstream_id"], direct_ms),
                 (via, auth, "m", gateway_ms),
+                (via, auth, "auto", routed_ms),
             ):
                 started = time.perf_counter()
                 client.post(target, json={**tiny, "model": model}, headers=headers).raise_for_status()
                 if i >= 10:  # the first ten warm connections and caches
                     sink.append((time.perf_counter() - started) * 1000)
     added = [g - d for g, d in zip(gateway_ms, direct_ms, strict=True)]
+    routing = [r - g for r, g in zip(routed_ms, gateway_ms, strict=True)]
     return GatewayBench(
         model=model_dir.name,
         max_tokens=max_tokens,
@@ -165,6 +170,8 @@ def _measure(model_dir, gateway_url, key, max_tokens, runs, latency_samples, say
         direct_p50_ms=percentile(direct_ms, 50),
         gateway_p50_ms=percentile(gateway_ms, 50),
         latency_samples=latency_samples,
+        routing_added_p50_ms=percentile(routing, 50),
+        routing_added_p99_ms=percentile(routing, 99),
     )
 
 
