@@ -66,6 +66,10 @@ class ModelError(OpsError):
     exit_code = ExitCode.MODEL
 
 
+class ModelUnavailable(ModelError):
+    """A model that is simply not available here (a cloud route without its key): not a failure."""
+
+
 class ProbeTimeout(OpsError):
     """A readiness probe did not pass in time; ``evidence`` holds log lines to show with it."""
 

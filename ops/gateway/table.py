@@ -15,6 +15,7 @@ class ModelState(StrEnum):
     LOADING = "loading"
     READY = "ready"
     UNLOADED = "unloaded"
+    UNAVAILABLE = "unavailable"  # e.g. a cloud model whose key is not set: routes skip it
     FAILED = "failed"
 
 
@@ -83,5 +84,6 @@ class ModelTable:
     def ready(self) -> bool:
         """True when every model that is not deliberately unloaded is ready."""
         return all(
-            self.states.get(a) in (ModelState.READY, ModelState.UNLOADED) for a in self.routes
+            self.states.get(a) in (ModelState.READY, ModelState.UNLOADED, ModelState.UNAVAILABLE)
+            for a in self.routes
         ) and any(s == ModelState.READY for s in self.states.values())

@@ -163,7 +163,9 @@ def wait_ready(
             for alias, s in body.get("models", {}).items()
             if s == "failed"
         }
-        if failed and all(s in ("failed", "ready", "unloaded") for s in body.get("models", {}).values()):
+        if failed and all(
+            s in ("failed", "ready", "unloaded", "unavailable") for s in body.get("models", {}).values()
+        ):
             alias, why = next(iter(failed.items()))
             raise ModelError(f"model {alias!r} failed to load: {why}", hint=_log_hint(state))
         return body if response.status_code == 200 else None

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import uvicorn
 
-from ops.errors import ModelError, OpsError
+from ops.errors import ModelError, ModelUnavailable, OpsError
 from ops.gateway import ModelState, ModelTable, Route, create_app
 from ops.gateway.app import GatewayConfig
 from ops.host import ports
@@ -122,6 +122,9 @@ class Host:
                 log.info(
                     "model %s ready in %.2f s (%s)", plan.alias, time.monotonic() - started, route.model_id
                 )
+            except ModelUnavailable as exc:
+                self.table.set_state(plan.alias, ModelState.UNAVAILABLE, exc.message)
+                log.warning("model %s unavailable: %s", plan.alias, exc.message)
             except OpsError as exc:
                 self.table.set_state(plan.alias, ModelState.FAILED, exc.message)
                 log.error("model %s failed: %s", plan.alias, exc.message)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from ops.errors import ModelError
+from ops.errors import ModelError, ModelUnavailable
 from ops.gateway.table import Route
 from ops.models import provider
 from ops.models.provider import Progress
@@ -33,7 +33,7 @@ class OpenAIProvider:
         if spec.api_key_env:
             value = os.environ.get(spec.api_key_env)
             if not value:
-                raise ModelError(
+                raise ModelUnavailable(
                     f"model {alias!r}: environment variable {spec.api_key_env} is empty",
                     hint=f"export {spec.api_key_env}=<key> before `ops up`",
                 )

@@ -34,6 +34,7 @@ models:
   cloud: {{url: "{cloud.url}", model: m, remote: true}}
   flaky: {{url: "{flaky.url}", model: m}}
   stall: {{url: "{stall.url}", model: m}}
+  keyed: {{url: "{cloud.url}", model: m, api_key_env: OPS_TEST_KEY_NOT_SET, remote: true}}
 gateway:
   port: {port}
   bind: [127.0.0.1]
@@ -55,6 +56,8 @@ gateway:
         timeout: 1
       broken:
         default: [flaky]
+      keyless:
+        default: [keyed, tiny]
 """
         )
         from ops.settings import Settings
@@ -167,3 +170,12 @@ def test_when_every_route_fails_the_client_gets_each_reason(routed):
     assert response.status_code == 502
     error = response.json()["error"]
     assert error["code"] == "all_routes_failed" and "flaky: HTTP 500" in error["message"]
+
+
+def test_a_cloud_model_without_its_key_is_unavailable_not_failed(routed):
+    health = httpx.get(routed["url"].removesuffix("/v1") + "/health").json()
+    assert health["status"] == "ok" and health["models"]["keyed"] == "unavailable"
+    assert "OPS_TEST_KEY_NOT_SET is empty" in health["details"]["keyed"]
+    response = chat(routed, "keyless")
+    assert response.status_code == 200 and response.headers["x-ops-route"] == "tiny"
+    assert "keyed: not ready" in response.headers["x-ops-route-reason"]
