@@ -48,8 +48,8 @@ lint: setup
 
 # Benchmarks: print figures (never asserted in tests)
 bench profile="offline": setup docker
-    {{bin}}/ops bench gateway
-    {{bin}}/ops bench up {{profile}}
+    {{bin}}/ops bench-gateway
+    {{bin}}/ops bench-up {{profile}}
 
 # Benchmark the WebGPU demo in Chromium: page load to first prediction, wasm vs WebGPU
 bench-webgpu: setup chromium

@@ -49,6 +49,8 @@ def _register() -> None:
     # Imported here so each command module can import `app` from this package.
     from ops.cli import (  # noqa: F401
         bench,
+        bench_gateway,
+        bench_up,
         down,
         endpoint,
         export,

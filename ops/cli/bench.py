@@ -1,65 +1,149 @@
-"""``ops bench ...``: benchmarks that print figures (never asserted in tests)."""
+"""``ops bench [PROFILE]``: load the gateway (or any OpenAI-compatible URL) at several concurrency levels."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ops.cli import app, output
+from ops.errors import ExitCode, ProfileError, UsageError
 
-bench_app = typer.Typer(help="Benchmarks: measure and print figures.", no_args_is_help=True)
-app.add_typer(bench_app, name="bench")
+#: The subcommands ``ops bench`` used to have, now top-level commands of their own.
+MOVED = {"gateway": "ops bench-gateway", "up": "ops bench-up"}
 
 
-@bench_app.command("gateway")
-def gateway_command(
-    model: Path = typer.Option(None, "--model", help="Model folder (default: the bundled tiny-fp32)."),
-    max_tokens: int = typer.Option(256, "--max-tokens", min=2),
-    runs: int = typer.Option(5, "--runs", min=1),
-    samples: int = typer.Option(300, "--samples", min=10, help="Alternating requests for the added latency."),
+def parse_levels(text: str) -> list[int]:
+    """``"1,2,4,8"`` as ``[1, 2, 4, 8]``; every level a positive integer."""
+    try:
+        levels = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        levels = []
+    if not levels or min(levels) < 1:
+        raise UsageError(
+            f"--concurrency must be positive integers separated by commas, got {text!r}", hint="e.g. 1,2,4,8"
+        )
+    return levels
+
+
+def resolve_target(profile: str | None, url: str | None, key_env: str | None):
+    """The library's target, with a pointer to the new names for ``ops bench gateway|up``."""
+    from ops.bench import target
+
+    try:
+        return target.resolve(profile, url, key_env)
+    except ProfileError as exc:
+        if profile in MOVED:
+            raise UsageError(
+                f"`ops bench {profile}` is now `{MOVED[profile]}`", hint=f"run `{MOVED[profile]}`"
+            ) from None
+        raise exc
+
+
+@app.command("bench")
+def bench_command(
+    profile: str = typer.Argument(None, help="Profile name or path (default: workshop)."),
+    model: str = typer.Option(
+        None, "--model", help="Model to send the requests to (default: the first ready one)."
+    ),
+    concurrency: str = typer.Option("1,2,4,8", "--concurrency", help="Concurrency levels, e.g. 1,2,4,8."),
+    requests: int = typer.Option(40, "--requests", min=1, help="Counted requests per level."),
+    warmup: int = typer.Option(
+        None, "--warmup", min=0, help="Uncounted requests per level (default: one per worker)."
+    ),
+    max_tokens: int = typer.Option(128, "--max-tokens", min=1),
+    url: str = typer.Option(
+        None, "--url", help="Any OpenAI-compatible base URL instead of the stack's gateway."
+    ),
+    key_env: str = typer.Option(None, "--key-env", help="Environment variable holding the key for --url."),
+    timeout: float = typer.Option(300.0, "--timeout", min=1, help="Seconds per request."),
+    out: Path = typer.Option(None, "--out", help="Results file (default: under the stack's state folder)."),
     json_: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Same model in-process vs Foundry's web service vs the gateway: tokens/s, first token, added latency."""
-    from ops.bench import gateway
+    """Closed-loop load: TTFT, inter-token latency, end to end (p50/p90/p95/p99), tokens/s, requests/s, errors."""
+    from ops.bench import load
+    from ops.bench.target import default_model
 
-    result = gateway.run(model, max_tokens, runs, samples, say=lambda text: output.note(text, style="dim"))
-    if json_:
-        output.emit_json({**result.__dict__, "kept_fraction": result.kept_fraction})
-        return
-    table = Table(
-        "path", "tokens/s (end to end)", "first token (ms)", "tokens", "runs", box=None, header_style="bold"
+    levels = parse_levels(concurrency)
+    target = resolve_target(profile, url, key_env)
+    model = model or default_model(target)
+    output.note(
+        f"loading {model} at {target.url}: concurrency {concurrency}, {requests} requests each", "dim"
     )
-    for p in result.paths:
-        table.add_row(p.path, f"{p.tokens_per_s:,.0f}", f"{p.first_token_ms:.1f}", str(p.tokens), str(p.runs))
-    output.out.print(f"model {result.model}, {result.max_tokens} new tokens, streaming (medians)")
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[errors]} errors"),
+        TimeElapsedColumn(),
+        console=output.err,
+    ) as bar:
+        warm = {c: c if warmup is None else warmup for c in levels}
+        tasks = {c: bar.add_task(f"concurrency {c}", total=warm[c] + requests, errors=0) for c in levels}
+
+        def progress(event: load.Progress) -> None:
+            # Warm-up and counted requests fill one bar per level; the library counts each phase from 1.
+            done = event.done + (warm[event.concurrency] if event.phase == "measure" else 0)
+            bar.update(tasks[event.concurrency], completed=done, errors=event.errors)
+
+        report = load.run(target, model, levels, requests, max_tokens, warmup, timeout, progress)
+    path = load.save(report, out or target.results_dir / f"load-{datetime.now():%Y%m%d-%H%M%S}.json")
+    if json_:
+        output.emit_json(report)
+        output.note(f"results saved to {path}", "dim")
+    else:
+        _render(report)
+        output.line(f"results saved to {path}")
+    for text in report.notes:
+        output.note(text)
+    if not any(level.succeeded for level in report.levels):
+        output.note("no request succeeded: see the errors above", "red")
+        raise typer.Exit(ExitCode.FAILURE)
+
+
+def _render(report) -> None:
+    output.line(
+        f"{report.model} at {report.url}, {report.max_tokens} max tokens, "
+        f"{report.requests_per_level} counted requests per level (warm-up excluded), usage: {report.usage_source}"
+    )
+    columns = (
+        "concurrency",
+        "requests",
+        "errors",
+        "req/s",
+        "output tok/s",
+        "tokens (SSE)",
+        "usage",
+        "client CPU",
+    )
+    table = Table(*columns, box=None, header_style="bold")
+    for level in report.levels:
+        errors = f"{level.error_rate:.1%}"
+        if level.errors:
+            errors += " (" + ", ".join(f"{k}: {v}" for k, v in level.errors.items()) + ")"
+        table.add_row(
+            str(level.concurrency),
+            str(level.requests),
+            f"[red]{output.escape(errors)}[/]" if level.failed else errors,
+            f"{level.requests_per_s:,.1f}",
+            f"{level.output_tokens_per_s:,.0f}",
+            str(level.tokens_counted),
+            "-" if level.tokens_usage is None else str(level.tokens_usage),
+            f"{level.client_cpu_percent:.0f}%",
+        )
     output.out.print(table)
-    output.line(f"gateway keeps {result.kept_fraction:.1%} of Foundry's streaming tokens/s (goal >= 95%)")
-    output.line(
-        f"added latency per request over {result.latency_samples} requests: p50 {result.added_p50_ms:.2f} ms, "
-        f"p99 {result.added_p99_ms:.2f} ms (goal p50 < 2 ms); direct p50 {result.direct_p50_ms:.2f} ms, "
-        f"through the gateway {result.gateway_p50_ms:.2f} ms"
-    )
-
-
-@bench_app.command("up")
-def up_command(
-    profile: str = typer.Argument("offline", help="Profile to measure (brought up and down several times)."),
-    runs: int = typer.Option(3, "--runs", min=1),
-    json_: bool = typer.Option(False, "--json", help="Print JSON."),
-) -> None:
-    """Warm `ops up` from stopped to ready vs starting the same containers directly; re-run and status times."""
-    from ops.bench import up
-
-    result = up.run(profile, runs, say=lambda text: output.note(text, style="dim"))
-    if json_:
-        output.emit_json({**result.__dict__, "ratio": result.ratio})
-        return
-    output.line(f"profile {result.profile}, medians of {result.runs} runs")
-    output.line(f"warm ops up, stopped -> ready   {result.warm_up_s:6.2f} s")
-    output.line(
-        f"lower bound (SDK, parallel)    {result.lower_bound_s:6.2f} s   ratio {result.ratio:.2f} (goal <= 1.2)"
-    )
-    output.line(f"no-change re-run               {result.rerun_s:6.2f} s   (goal < 1.5 s)")
-    output.line(f"ops status                     {result.status_s:6.2f} s   (goal < 0.5 s)")
+    latency = Table("concurrency", "ms", "p50", "p90", "p95", "p99", "mean", box=None, header_style="bold")
+    for level in report.levels:
+        metrics = {
+            "TTFT": level.ttft_ms,
+            "ITL": level.itl_ms,
+            "TPOT": level.tpot_ms,
+            "end to end": level.e2e_ms,
+        }
+        for name, dist in metrics.items():
+            figures = (dist.p50, dist.p90, dist.p95, dist.p99, dist.mean)
+            latency.add_row(str(level.concurrency), name, *(f"{v:,.2f}" for v in figures))
+    output.out.print(latency)

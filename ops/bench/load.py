@@ -1,0 +1,394 @@
+"""``ops bench``: a closed-loop load generator over an OpenAI-compatible chat endpoint.
+
+At each concurrency level N, N workers send streamed chat completions back to back (closed loop)
+over one shared ``httpx.AsyncClient``, after a warm-up phase whose requests are not counted. It
+reports what ``vllm bench serve``, genai-perf and llmperf report: time to first token (TTFT),
+inter-token latency (ITL, every gap between two content chunks), time per output token (TPOT, per
+request), end-to-end latency (p50/p90/p95/p99 each), output tokens/s, requests/s and the error
+rate, plus the CPU the generator itself used, so a run can tell when the client is the bottleneck.
+
+Tokens are counted from the SSE content chunks; the usage of the final chunk
+(``stream_options.include_usage``) is taken when the server sends it, else one streamed and one
+non-streamed request are compared to say whether a chunk is a token. The statistics are pure
+functions of :class:`Sample` lists, so they are unit-tested on fixed inputs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from ops.bench.stats import percentile
+from ops.bench.target import Target
+
+PERCENTILES = (50, 90, 95, 99)
+DEFAULT_PROMPT = (
+    "You are helping at a workshop on running language models on your own machine. "
+    "Explain, in a few short paragraphs, what quantisation does to a model and why it helps."
+)
+# Above this share of one core the generator itself may be what limits the figures.
+BUSY_CLIENT_PERCENT = 90.0
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One request as the generator saw it; times in seconds from the request's own start."""
+
+    ok: bool
+    error: str = ""
+    ttft_s: float = 0.0
+    e2e_s: float = 0.0
+    token_times_s: tuple[float, ...] = ()
+    usage_completion: int | None = None
+    usage_prompt: int | None = None
+    warmup: bool = False
+    text: str = ""
+
+    @property
+    def chunks(self) -> int:
+        """Content chunks received (each counted as one token)."""
+        return len(self.token_times_s)
+
+    @property
+    def output_tokens(self) -> int:
+        """Output tokens: the server's usage when it sent one, else the content chunks."""
+        return self.usage_completion if self.usage_completion is not None else self.chunks
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """Percentiles and mean of one latency, in milliseconds (all 0 when there were no values)."""
+
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+    mean: float
+    count: int
+
+
+@dataclass(frozen=True)
+class LevelResult:
+    """The figures of one concurrency level (warm-up requests excluded)."""
+
+    concurrency: int
+    requests: int
+    succeeded: int
+    failed: int
+    error_rate: float
+    errors: dict[str, int]
+    duration_s: float
+    requests_per_s: float
+    output_tokens: int
+    tokens_counted: int
+    tokens_usage: int | None
+    output_tokens_per_s: float
+    ttft_ms: Distribution
+    itl_ms: Distribution
+    tpot_ms: Distribution
+    e2e_ms: Distribution
+    warmup_requests: int
+    client_cpu_s: float
+    client_cpu_percent: float
+
+
+@dataclass(frozen=True)
+class UsageCheck:
+    """Streamed content chunks against the usage of the same request not streamed."""
+
+    stream_chunks: int
+    usage_tokens: int
+
+    @property
+    def matches(self) -> bool:
+        """True when one content chunk is one token."""
+        return self.stream_chunks == self.usage_tokens
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """Everything one ``ops bench`` run measured."""
+
+    url: str
+    stack: str | None
+    model: str
+    max_tokens: int
+    requests_per_level: int
+    warmup_per_level: int | None  # None: one per worker
+    usage_source: str  # "stream" (include_usage honoured), "non-stream check" or "none"
+    usage_check: UsageCheck | None
+    levels: tuple[LevelResult, ...]
+    started_at: str
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a run is: ``done`` of ``total`` requests of the current level and phase."""
+
+    concurrency: int
+    phase: str  # "warm-up" or "measure"
+    done: int
+    total: int
+    errors: int
+
+
+def inter_token_latencies(token_times_s: tuple[float, ...] | list[float]) -> list[float]:
+    """The gaps between consecutive token arrivals (seconds); none for fewer than two tokens."""
+    return [later - earlier for earlier, later in zip(token_times_s, token_times_s[1:], strict=False)]
+
+
+def time_per_output_token(sample: Sample) -> float | None:
+    """(end to end - TTFT) / (tokens - 1), vLLM's TPOT; None below two tokens."""
+    tokens = sample.output_tokens
+    return (sample.e2e_s - sample.ttft_s) / (tokens - 1) if tokens > 1 else None
+
+
+def distribution(values_s: list[float]) -> Distribution:
+    """p50/p90/p95/p99 and mean of ``values_s`` (seconds), as milliseconds."""
+    if not values_s:
+        return Distribution(0.0, 0.0, 0.0, 0.0, 0.0, 0)
+    p50, p90, p95, p99 = (percentile(values_s, p) * 1000 for p in PERCENTILES)
+    return Distribution(p50, p90, p95, p99, sum(values_s) / len(values_s) * 1000, len(values_s))
+
+
+def measured(samples: list[Sample]) -> list[Sample]:
+    """The samples that count: every one that is not a warm-up request."""
+    return [s for s in samples if not s.warmup]
+
+
+def error_rate(samples: list[Sample]) -> float:
+    """Failed over all measured requests (0 for none)."""
+    counted = measured(samples)
+    return sum(not s.ok for s in counted) / len(counted) if counted else 0.0
+
+
+def summarise(concurrency: int, samples: list[Sample], duration_s: float, cpu_s: float = 0.0) -> LevelResult:
+    """The figures of one level from its samples; ``duration_s`` is the measured phase's wall time."""
+    counted = measured(samples)
+    good = [s for s in counted if s.ok]
+    usage = [s.usage_completion for s in good]
+    tokens = sum(s.output_tokens for s in good)
+    rate = (lambda n: n / duration_s) if duration_s > 0 else (lambda n: 0.0)
+    return LevelResult(
+        concurrency=concurrency,
+        requests=len(counted),
+        succeeded=len(good),
+        failed=len(counted) - len(good),
+        error_rate=error_rate(samples),
+        errors=dict(Counter(s.error for s in counted if not s.ok).most_common()),
+        duration_s=duration_s,
+        requests_per_s=rate(len(good)),
+        output_tokens=tokens,
+        tokens_counted=sum(s.chunks for s in good),
+        tokens_usage=sum(usage) if good and None not in usage else None,
+        output_tokens_per_s=rate(tokens),
+        ttft_ms=distribution([s.ttft_s for s in good if s.chunks]),
+        itl_ms=distribution([gap for s in good for gap in inter_token_latencies(s.token_times_s)]),
+        tpot_ms=distribution([t for s in good if (t := time_per_output_token(s)) is not None]),
+        e2e_ms=distribution([s.e2e_s for s in good]),
+        warmup_requests=len(samples) - len(counted),
+        client_cpu_s=cpu_s,
+        client_cpu_percent=cpu_s / duration_s * 100 if duration_s > 0 else 0.0,
+    )
+
+
+async def stream_chat(
+    client: httpx.AsyncClient, target: Target, body: dict, *, warmup: bool = False, keep_text: bool = False
+) -> Sample:
+    """Send one streamed chat completion and time its content chunks; never raises for a failure."""
+    started = time.perf_counter()
+    times: list[float] = []
+    pieces: list[str] = []
+    usage: dict = {}
+    payload = {**body, "stream": True, "stream_options": {"include_usage": True}}
+    try:
+        async with client.stream(
+            "POST", f"{target.url}/chat/completions", json=payload, headers=target.headers
+        ) as response:
+            if response.status_code != 200:
+                await response.aread()
+                return Sample(
+                    False, _http_error(response), e2e_s=time.perf_counter() - started, warmup=warmup
+                )
+            async for line in response.aiter_lines():
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    break
+                chunk = json.loads(data)
+                if "error" in chunk:
+                    message = (chunk["error"] or {}).get("message", "error event")
+                    return Sample(False, f"stream error: {message}"[:120], warmup=warmup)
+                choices = chunk.get("choices") or ()
+                content = (choices[0].get("delta") or {}).get("content") if choices else None
+                if content:
+                    times.append(time.perf_counter() - started)
+                    if keep_text:
+                        pieces.append(content)
+                usage = chunk.get("usage") or usage
+    except httpx.HTTPError as exc:
+        return Sample(False, type(exc).__name__, e2e_s=time.perf_counter() - started, warmup=warmup)
+    except ValueError:
+        return Sample(False, "malformed SSE chunk", e2e_s=time.perf_counter() - started, warmup=warmup)
+    return Sample(
+        True,
+        ttft_s=times[0] if times else 0.0,
+        e2e_s=time.perf_counter() - started,
+        token_times_s=tuple(times),
+        usage_completion=usage.get("completion_tokens"),
+        usage_prompt=usage.get("prompt_tokens"),
+        warmup=warmup,
+        text="".join(pieces),
+    )
+
+
+def _http_error(response: httpx.Response) -> str:
+    try:
+        code = (response.json().get("error") or {}).get("code")
+    except (ValueError, AttributeError):
+        code = None
+    return f"HTTP {response.status_code}" + (f" {code}" if code else "")
+
+
+async def _phase(client, target, body, workers, total, warmup, concurrency, progress) -> list[Sample]:
+    """``total`` requests sent back to back by ``workers`` workers (closed loop)."""
+    samples: list[Sample] = []
+    taken = 0
+    errors = 0
+    phase = "warm-up" if warmup else "measure"
+
+    async def worker() -> None:
+        nonlocal taken, errors
+        # One event loop thread: taking a ticket needs no lock, there is no await in between.
+        while taken < total:
+            taken += 1
+            sample = await stream_chat(client, target, body, warmup=warmup)
+            samples.append(sample)
+            errors += not sample.ok
+            progress(Progress(concurrency, phase, len(samples), total, errors))
+
+    await asyncio.gather(*(worker() for _ in range(min(workers, total))))
+    return samples
+
+
+def body_for(model: str, max_tokens: int, prompt: str = DEFAULT_PROMPT) -> dict:
+    """The chat completion every request of a run sends."""
+    return {"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens}
+
+
+async def _run(
+    target, body, levels, requests, warmup, timeout, progress
+) -> list[tuple[int, list, float, float]]:
+    # One client for the whole run, with a connection per worker of the largest level: requests
+    # never queue inside the client, so the figures are the server's.
+    limits = httpx.Limits(max_connections=max(levels), max_keepalive_connections=max(levels))
+    out = []
+    async with httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(timeout, connect=10)) as client:
+        for concurrency in levels:
+            warm = concurrency if warmup is None else warmup
+            warm_samples = await _phase(client, target, body, concurrency, warm, True, concurrency, progress)
+            cpu, started = time.process_time(), time.perf_counter()
+            counted = await _phase(client, target, body, concurrency, requests, False, concurrency, progress)
+            duration, cpu = time.perf_counter() - started, time.process_time() - cpu
+            out.append((concurrency, warm_samples + counted, duration, cpu))
+    return out
+
+
+def check_usage(target: Target, body: dict, timeout: float = 120) -> UsageCheck | None:
+    """Stream and then not stream the same greedy request; compare chunks with the reported usage."""
+    greedy = {**body, "temperature": 0}
+
+    async def streamed() -> Sample:
+        async with httpx.AsyncClient(timeout=timeout) as client:
+            return await stream_chat(client, target, greedy)
+
+    sample = asyncio.run(streamed())
+    try:
+        response = httpx.post(
+            f"{target.url}/chat/completions", json=greedy, headers=target.headers, timeout=timeout
+        )
+        tokens = response.json()["usage"]["completion_tokens"]
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return None
+    return UsageCheck(sample.chunks, int(tokens)) if sample.ok else None
+
+
+def run(
+    target: Target,
+    model: str,
+    levels: list[int],
+    requests: int,
+    max_tokens: int = 128,
+    warmup: int | None = None,
+    timeout: float = 300.0,
+    progress: Callable[[Progress], None] = lambda _: None,
+) -> LoadReport:
+    """Measure ``model`` at ``target`` at each concurrency level: ``requests`` counted per level.
+
+    ``warmup`` requests (default: one per worker) run first at each level and are not counted.
+    """
+    body = body_for(model, max_tokens)
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    results = _event_loop(_run(target, body, levels, requests, warmup, timeout, progress))
+    levels_out = tuple(summarise(c, samples, duration, cpu) for c, samples, duration, cpu in results)
+    good = [s for _c, samples, _d, _cpu in results for s in measured(samples) if s.ok]
+    notes: list[str] = []
+    check = None
+    if not good:
+        source = "none"
+    elif all(s.usage_completion is not None for s in good):
+        source = "stream"
+    else:
+        source = "non-stream check"
+        check = check_usage(target, body)
+        if check is not None and not check.matches:
+            notes.append(
+                f"the server sent no usage while streaming, and {check.stream_chunks} content chunks "
+                f"carried {check.usage_tokens} tokens: token figures count chunks"
+            )
+    for level in levels_out:
+        if level.client_cpu_percent > BUSY_CLIENT_PERCENT:
+            notes.append(
+                f"at concurrency {level.concurrency} the generator used {level.client_cpu_percent:.0f}% "
+                "of a core: it may be what limits the figures"
+            )
+    return LoadReport(
+        url=target.url,
+        stack=target.stack,
+        model=model,
+        max_tokens=max_tokens,
+        requests_per_level=requests,
+        warmup_per_level=warmup,
+        usage_source=source,
+        usage_check=check,
+        levels=levels_out,
+        started_at=started_at,
+        notes=tuple(notes),
+    )
+
+
+def _event_loop(coro):
+    """Run ``coro`` on uvloop when it is installed (a cheaper loop for the generator), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
+
+
+def save(report: LoadReport, path: Path) -> Path:
+    """Write ``report`` as JSON to ``path`` (parents created); return the path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(asdict(report), indent=2) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,40 @@
+"""``ops bench-gateway``: the same model in-process, through Foundry's web service and through the gateway."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from ops.cli import app, output
+
+
+@app.command("bench-gateway")
+def gateway_command(
+    model: Path = typer.Option(None, "--model", help="Model folder (default: the bundled tiny-fp32)."),
+    max_tokens: int = typer.Option(256, "--max-tokens", min=2),
+    runs: int = typer.Option(5, "--runs", min=1),
+    samples: int = typer.Option(300, "--samples", min=10, help="Alternating requests for the added latency."),
+    json_: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Same model in-process vs Foundry's web service vs the gateway: tokens/s, first token, added latency."""
+    from ops.bench import gateway
+
+    result = gateway.run(model, max_tokens, runs, samples, say=lambda text: output.note(text, style="dim"))
+    if json_:
+        output.emit_json({**result.__dict__, "kept_fraction": result.kept_fraction})
+        return
+    table = Table(
+        "path", "tokens/s (end to end)", "first token (ms)", "tokens", "runs", box=None, header_style="bold"
+    )
+    for p in result.paths:
+        table.add_row(p.path, f"{p.tokens_per_s:,.0f}", f"{p.first_token_ms:.1f}", str(p.tokens), str(p.runs))
+    output.out.print(f"model {result.model}, {result.max_tokens} new tokens, streaming (medians)")
+    output.out.print(table)
+    output.line(f"gateway keeps {result.kept_fraction:.1%} of Foundry's streaming tokens/s (goal >= 95%)")
+    output.line(
+        f"added latency per request over {result.latency_samples} requests: p50 {result.added_p50_ms:.2f} ms, "
+        f"p99 {result.added_p99_ms:.2f} ms (goal p50 < 2 ms); direct p50 {result.direct_p50_ms:.2f} ms, "
+        f"through the gateway {result.gateway_p50_ms:.2f} ms"
+    )
