@@ -287,13 +287,14 @@ def body_for(model: str, max_tokens: int, prompt: str = DEFAULT_PROMPT) -> dict:
 
 
 async def _run(
-    target, body, levels, requests, warmup, timeout, progress
+    target, body, levels, requests, warmup, timeout, progress, transport=None
 ) -> list[tuple[int, list, float, float]]:
     # One client for the whole run, with a connection per worker of the largest level: requests
     # never queue inside the client, so the figures are the server's.
     limits = httpx.Limits(max_connections=max(levels), max_keepalive_connections=max(levels))
     out = []
-    async with httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(timeout, connect=10)) as client:
+    timeouts = httpx.Timeout(timeout, connect=10)
+    async with httpx.AsyncClient(limits=limits, timeout=timeouts, transport=transport) as client:
         for concurrency in levels:
             warm = concurrency if warmup is None else warmup
             warm_samples = await _phase(client, target, body, concurrency, warm, True, concurrency, progress)
@@ -304,23 +305,25 @@ async def _run(
     return out
 
 
-def check_usage(target: Target, body: dict, timeout: float = 120) -> UsageCheck | None:
+def check_usage(
+    target: Target, body: dict, timeout: float = 120, transport: httpx.AsyncBaseTransport | None = None
+) -> UsageCheck | None:
     """Stream and then not stream the same greedy request; compare chunks with the reported usage."""
     greedy = {**body, "temperature": 0}
 
-    async def streamed() -> Sample:
-        async with httpx.AsyncClient(timeout=timeout) as client:
-            return await stream_chat(client, target, greedy)
+    async def both() -> UsageCheck | None:
+        async with httpx.AsyncClient(timeout=timeout, transport=transport) as client:
+            sample = await stream_chat(client, target, greedy)
+            try:
+                response = await client.post(
+                    f"{target.url}/chat/completions", json=greedy, headers=target.headers
+                )
+                tokens = int(response.json()["usage"]["completion_tokens"])
+            except (httpx.HTTPError, ValueError, KeyError, TypeError):
+                return None
+        return UsageCheck(sample.chunks, tokens) if sample.ok else None
 
-    sample = asyncio.run(streamed())
-    try:
-        response = httpx.post(
-            f"{target.url}/chat/completions", json=greedy, headers=target.headers, timeout=timeout
-        )
-        tokens = response.json()["usage"]["completion_tokens"]
-    except (httpx.HTTPError, ValueError, KeyError, TypeError):
-        return None
-    return UsageCheck(sample.chunks, int(tokens)) if sample.ok else None
+    return _event_loop(both())
 
 
 def run(
@@ -332,14 +335,16 @@ def run(
     warmup: int | None = None,
     timeout: float = 300.0,
     progress: Callable[[Progress], None] = lambda _: None,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> LoadReport:
     """Measure ``model`` at ``target`` at each concurrency level: ``requests`` counted per level.
 
     ``warmup`` requests (default: one per worker) run first at each level and are not counted.
+    ``transport`` replaces the network (tests pass an in-memory one).
     """
     body = body_for(model, max_tokens)
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
-    results = _event_loop(_run(target, body, levels, requests, warmup, timeout, progress))
+    results = _event_loop(_run(target, body, levels, requests, warmup, timeout, progress, transport))
     levels_out = tuple(summarise(c, samples, duration, cpu) for c, samples, duration, cpu in results)
     good = [s for _c, samples, _d, _cpu in results for s in measured(samples) if s.ok]
     notes: list[str] = []
@@ -350,7 +355,7 @@ def run(
         source = "stream"
     else:
         source = "non-stream check"
-        check = check_usage(target, body)
+        check = check_usage(target, body, transport=transport)
         if check is not None and not check.matches:
             notes.append(
                 f"the server sent no usage while streaming, and {check.stream_chunks} content chunks "

@@ -1,0 +1,152 @@
+"""``ops bench`` against a real model host serving the bundled tiny models, and against the stub."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ops.cli import main
+
+from .hosts import RunningHost
+
+METRICS = ("ttft_ms", "itl_ms", "tpot_ms", "e2e_ms")
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory):
+    running = RunningHost(tmp_path_factory.mktemp("home"), tmp_path_factory.mktemp("profiles"), "loadgen")
+    running.start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def bench(host, monkeypatch, capsys):
+    """Run ``ops bench`` as the user would, with the host's state folder as OPS_HOME."""
+    monkeypatch.setenv("OPS_HOME", str(host.settings.home))
+
+    def run(*args: str) -> tuple[int, dict, str]:
+        code = main(["bench", *args, "--json"])
+        captured = capsys.readouterr()
+        return code, json.loads(captured.out), captured.err
+
+    return run
+
+
+def test_a_good_run_has_every_metric_in_order_and_tokens_match_usage(host, bench, tmp_path):
+    out = tmp_path / "load.json"
+    code, report, err = bench(
+        str(host.path),
+        "--model",
+        "tiny",
+        "--concurrency",
+        "1,2",
+        "--requests",
+        "6",
+        "--max-tokens",
+        "12",
+        "--out",
+        str(out),
+    )
+    assert code == 0, err
+    assert json.loads(out.read_text()) == report
+    assert f"results saved to {out}" in err
+    assert report["model"] == "tiny" and report["stack"] == "loadgen" and report["usage_source"] == "stream"
+    assert [level["concurrency"] for level in report["levels"]] == [1, 2]
+    for level in report["levels"]:
+        assert (level["requests"], level["succeeded"], level["error_rate"]) == (6, 6, 0.0)
+        assert level["warmup_requests"] == level["concurrency"]
+        assert level["tokens_counted"] == level["tokens_usage"] == level["output_tokens"] > 0
+        assert level["requests_per_s"] > 0 and level["output_tokens_per_s"] > level["requests_per_s"]
+        for metric in METRICS:
+            dist = level[metric]
+            assert 0 <= dist["p50"] <= dist["p90"] <= dist["p95"] <= dist["p99"], (metric, dist)
+        assert level["ttft_ms"]["p50"] > 0 and level["ttft_ms"]["count"] == 6
+        assert level["ttft_ms"]["p50"] <= level["e2e_ms"]["p50"]
+        assert level["itl_ms"]["count"] == level["tokens_counted"] - 6
+
+
+def test_results_go_under_the_stack_state_folder_by_default(host, bench):
+    code, _, err = bench(str(host.path), "--concurrency", "1", "--requests", "2", "--max-tokens", "4")
+    assert code == 0, err
+    saved = next(line for line in err.splitlines() if "results saved to" in line).split("results saved to ")[
+        1
+    ]
+    assert saved.startswith(str(host.state.root / "bench" / "load-"))
+    assert json.loads(Path(saved).read_text())["model"] == "tiny"  # the first ready model by default
+
+
+def test_a_wrong_key_fails_every_request(host, bench, monkeypatch):
+    monkeypatch.setenv("BENCH_BAD_KEY", "not-the-key")
+    code, report, err = bench(
+        "--url",
+        host.base_url,
+        "--key-env",
+        "BENCH_BAD_KEY",
+        "--model",
+        "tiny",
+        "--concurrency",
+        "2",
+        "--requests",
+        "4",
+    )
+    assert code == 1, err
+    level = report["levels"][0]
+    assert level["error_rate"] == 1.0 and level["errors"] == {"HTTP 401 invalid_api_key": 4}
+    assert "no request succeeded" in err
+
+
+def test_an_unknown_model_fails_every_request(host, bench):
+    code, report, _ = bench(str(host.path), "--model", "nope", "--concurrency", "1", "--requests", "3")
+    assert code == 1
+    assert report["levels"][0]["errors"] == {"HTTP 404 model_not_found": 3}
+    assert report["levels"][0]["error_rate"] == 1.0
+
+
+def test_a_stopped_stack_says_to_bring_it_up(tmp_path, capsys):
+    profile = tmp_path / "idle.yaml"
+    profile.write_text("name: idle\nmodels:\n  tiny: {path: bundled:tiny-fp32}\n")
+    assert main(["bench", str(profile)]) == 4
+    assert "ops up idle" in capsys.readouterr().err
+
+
+def test_old_subcommand_names_point_to_the_new_commands(capsys):
+    assert main(["bench", "gateway"]) == 2
+    assert "`ops bench gateway` is now `ops bench-gateway`" in capsys.readouterr().err
+
+
+def test_the_stub_in_its_own_process_is_loaded_without_error(tmp_path, monkeypatch, capsys):
+    stub = subprocess.Popen(
+        [sys.executable, "-m", "ops.bench.stub", "--port", "0", "--chunks", "3", "--key", "stub-key"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = stub.stdout.readline().split()[1]
+        monkeypatch.setenv("STUB_KEY", "stub-key")
+        code = main(
+            [
+                "bench",
+                "--url",
+                url,
+                "--key-env",
+                "STUB_KEY",
+                "--concurrency",
+                "4",
+                "--requests",
+                "50",
+                "--json",
+            ]
+        )
+        report = json.loads(capsys.readouterr().out)
+    finally:
+        stub.terminate()
+        stub.wait(timeout=10)
+    assert code == 0
+    level = report["levels"][0]
+    assert level["error_rate"] == 0.0 and level["tokens_counted"] == level["tokens_usage"] == 150
+    assert report["model"] == "stub" and level["client_cpu_s"] > 0
