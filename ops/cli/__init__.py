@@ -51,6 +51,7 @@ def _register() -> None:
         bench,
         bench_gateway,
         bench_up,
+        compare,
         down,
         endpoint,
         export,
