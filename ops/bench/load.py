@@ -323,7 +323,7 @@ def check_usage(
                 return None
         return UsageCheck(sample.chunks, tokens) if sample.ok else None
 
-    return _event_loop(both())
+    return run_async(both())
 
 
 def run(
@@ -344,7 +344,7 @@ def run(
     """
     body = body_for(model, max_tokens)
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
-    results = _event_loop(_run(target, body, levels, requests, warmup, timeout, progress, transport))
+    results = run_async(_run(target, body, levels, requests, warmup, timeout, progress, transport))
     levels_out = tuple(summarise(c, samples, duration, cpu) for c, samples, duration, cpu in results)
     good = [s for _c, samples, _d, _cpu in results for s in measured(samples) if s.ok]
     notes: list[str] = []
@@ -382,7 +382,7 @@ def run(
     )
 
 
-def _event_loop(coro):
+def run_async(coro):
     """Run ``coro`` on uvloop when it is installed (a cheaper loop for the generator), else asyncio's."""
     try:
         import uvloop
