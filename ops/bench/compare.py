@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from ops.bench import load
+from ops.bench import chat
 from ops.bench.stats import median
 from ops.bench.target import Target
 from ops.errors import UsageError
@@ -223,7 +223,7 @@ def summarise(model: str, locality: str, price: Price | None, answers: list[Answ
     )
 
 
-def _answer(prompt: Prompt, model: str, sample: load.Sample, price: Price | None, locality: str) -> Answer:
+def _answer(prompt: Prompt, model: str, sample: chat.Sample, price: Price | None, locality: str) -> Answer:
     tokens = sample.output_tokens
     return Answer(
         prompt=prompt.name,
@@ -264,17 +264,17 @@ def run(
         ) as client:
             for model in models:
                 say(f"warming up {model}")
-                await load.stream_chat(client, target, _body(model, "Hi", 4), warmup=True)
+                await chat.stream_chat(client, target, _body(model, "Hi", 4), warmup=True)
             for index, prompt in enumerate(prompts):
                 for model in models[index % len(models) :] + models[: index % len(models)]:
                     say(f"{prompt.name} ({prompt.kind}) -> {model}")
-                    sample = await load.stream_chat(
+                    sample = await chat.stream_chat(
                         client, target, _body(model, prompt.text, max_tokens), keep_text=True
                     )
                     answers.append(_answer(prompt, model, sample, prices.get(model), where[model]))
         return answers
 
-    answers = load.run_async(measure())
+    answers = chat.run_async(measure())
     return Comparison(
         url=target.url,
         stack=target.stack,

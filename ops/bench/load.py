@@ -1,8 +1,8 @@
 """``ops bench``: a closed-loop load generator over an OpenAI-compatible chat endpoint.
 
-At each concurrency level N, N workers send streamed chat completions back to back (closed loop)
-over one shared ``httpx.AsyncClient``, after a warm-up phase whose requests are not counted. It
-reports what ``vllm bench serve``, genai-perf and llmperf report: time to first token (TTFT),
+At each concurrency level N, N workers send streamed chat completions back to back (closed loop,
+one ``httpx.AsyncClient`` per worker, all on one event loop), after a warm-up phase whose requests
+are not counted. It reports what ``vllm bench serve``, genai-perf and llmperf report: time to first token (TTFT),
 inter-token latency (ITL, every gap between two content chunks), time per output token (TPOT, per
 request), end-to-end latency (p50/p90/p95/p99 each), output tokens/s, requests/s and the error
 rate, plus the CPU the generator itself used, so a run can tell when the client is the bottleneck.
@@ -16,6 +16,7 @@ functions of :class:`Sample` lists, so they are unit-tested on fixed inputs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections import Counter
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import httpx
 
+from ops.bench.chat import Sample, run_async, stream_chat
 from ops.bench.stats import percentile
 from ops.bench.target import Target
 
@@ -36,31 +38,6 @@ DEFAULT_PROMPT = (
 )
 # Above this share of one core the generator itself may be what limits the figures.
 BUSY_CLIENT_PERCENT = 90.0
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One request as the generator saw it; times in seconds from the request's own start."""
-
-    ok: bool
-    error: str = ""
-    ttft_s: float = 0.0
-    e2e_s: float = 0.0
-    token_times_s: tuple[float, ...] = ()
-    usage_completion: int | None = None
-    usage_prompt: int | None = None
-    warmup: bool = False
-    text: str = ""
-
-    @property
-    def chunks(self) -> int:
-        """Content chunks received (each counted as one token)."""
-        return len(self.token_times_s)
-
-    @property
-    def output_tokens(self) -> int:
-        """Output tokens: the server's usage when it sent one, else the content chunks."""
-        return self.usage_completion if self.usage_completion is not None else self.chunks
 
 
 @dataclass(frozen=True)
@@ -201,73 +178,14 @@ def summarise(concurrency: int, samples: list[Sample], duration_s: float, cpu_s:
     )
 
 
-async def stream_chat(
-    client: httpx.AsyncClient, target: Target, body: dict, *, warmup: bool = False, keep_text: bool = False
-) -> Sample:
-    """Send one streamed chat completion and time its content chunks; never raises for a failure."""
-    started = time.perf_counter()
-    times: list[float] = []
-    pieces: list[str] = []
-    usage: dict = {}
-    payload = {**body, "stream": True, "stream_options": {"include_usage": True}}
-    try:
-        async with client.stream(
-            "POST", f"{target.url}/chat/completions", json=payload, headers=target.headers
-        ) as response:
-            if response.status_code != 200:
-                await response.aread()
-                return Sample(
-                    False, _http_error(response), e2e_s=time.perf_counter() - started, warmup=warmup
-                )
-            async for line in response.aiter_lines():
-                if not line.startswith("data:"):
-                    continue
-                data = line[5:].strip()
-                if data == "[DONE]":
-                    break
-                chunk = json.loads(data)
-                if "error" in chunk:
-                    message = (chunk["error"] or {}).get("message", "error event")
-                    return Sample(False, f"stream error: {message}"[:120], warmup=warmup)
-                choices = chunk.get("choices") or ()
-                content = (choices[0].get("delta") or {}).get("content") if choices else None
-                if content:
-                    times.append(time.perf_counter() - started)
-                    if keep_text:
-                        pieces.append(content)
-                usage = chunk.get("usage") or usage
-    except httpx.HTTPError as exc:
-        return Sample(False, type(exc).__name__, e2e_s=time.perf_counter() - started, warmup=warmup)
-    except ValueError:
-        return Sample(False, "malformed SSE chunk", e2e_s=time.perf_counter() - started, warmup=warmup)
-    return Sample(
-        True,
-        ttft_s=times[0] if times else 0.0,
-        e2e_s=time.perf_counter() - started,
-        token_times_s=tuple(times),
-        usage_completion=usage.get("completion_tokens"),
-        usage_prompt=usage.get("prompt_tokens"),
-        warmup=warmup,
-        text="".join(pieces),
-    )
-
-
-def _http_error(response: httpx.Response) -> str:
-    try:
-        code = (response.json().get("error") or {}).get("code")
-    except (ValueError, AttributeError):
-        code = None
-    return f"HTTP {response.status_code}" + (f" {code}" if code else "")
-
-
-async def _phase(client, target, body, workers, total, warmup, concurrency, progress) -> list[Sample]:
-    """``total`` requests sent back to back by ``workers`` workers (closed loop)."""
+async def _phase(clients, target, body, workers, total, warmup, concurrency, progress) -> list[Sample]:
+    """``total`` requests sent back to back by ``workers`` workers (closed loop), worker i on ``clients[i]``."""
     samples: list[Sample] = []
     taken = 0
     errors = 0
     phase = "warm-up" if warmup else "measure"
 
-    async def worker() -> None:
+    async def worker(client: httpx.AsyncClient) -> None:
         nonlocal taken, errors
         # One event loop thread: taking a ticket needs no lock, there is no await in between.
         while taken < total:
@@ -277,7 +195,7 @@ async def _phase(client, target, body, workers, total, warmup, concurrency, prog
             errors += not sample.ok
             progress(Progress(concurrency, phase, len(samples), total, errors))
 
-    await asyncio.gather(*(worker() for _ in range(min(workers, total))))
+    await asyncio.gather(*(worker(clients[i]) for i in range(min(workers, total))))
     return samples
 
 
@@ -289,17 +207,25 @@ def body_for(model: str, max_tokens: int, prompt: str = DEFAULT_PROMPT) -> dict:
 async def _run(
     target, body, levels, requests, warmup, timeout, progress, transport=None
 ) -> list[tuple[int, list, float, float]]:
-    # One client for the whole run, with a connection per worker of the largest level: requests
-    # never queue inside the client, so the figures are the server's.
-    limits = httpx.Limits(max_connections=max(levels), max_keepalive_connections=max(levels))
-    out = []
+    # One client per worker, each holding one keep-alive connection, all on one event loop. Not one
+    # shared client: httpcore's pool rescans every connection (polling each idle socket) on each
+    # request, so with 32 connections the generator spent ~1.8 ms of CPU per request instead of
+    # ~0.5 ms and became the bottleneck (encode/httpcore#1035 describes that cost).
     timeouts = httpx.Timeout(timeout, connect=10)
-    async with httpx.AsyncClient(limits=limits, timeout=timeouts, transport=transport) as client:
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    out = []
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(
+                httpx.AsyncClient(limits=limits, timeout=timeouts, transport=transport)
+            )
+            for _ in range(max(levels))
+        ]
         for concurrency in levels:
             warm = concurrency if warmup is None else warmup
-            warm_samples = await _phase(client, target, body, concurrency, warm, True, concurrency, progress)
+            warm_samples = await _phase(clients, target, body, concurrency, warm, True, concurrency, progress)
             cpu, started = time.process_time(), time.perf_counter()
-            counted = await _phase(client, target, body, concurrency, requests, False, concurrency, progress)
+            counted = await _phase(clients, target, body, concurrency, requests, False, concurrency, progress)
             duration, cpu = time.perf_counter() - started, time.process_time() - cpu
             out.append((concurrency, warm_samples + counted, duration, cpu))
     return out
@@ -380,16 +306,6 @@ def run(
         started_at=started_at,
         notes=tuple(notes),
     )
-
-
-def run_async(coro):
-    """Run ``coro`` on uvloop when it is installed (a cheaper loop for the generator), else asyncio's."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coro)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(coro)
 
 
 def save(report: LoadReport, path: Path) -> Path:

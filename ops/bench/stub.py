@@ -7,15 +7,21 @@ little CPU per request as it can: on a 2-core machine it shares the cores with t
 
     python -m ops.bench.stub --port 8999 [--chunks 5] [--key SECRET] [--model stub]
 
-It prints ``serving http://HOST:PORT/v1`` once it listens.
+It prints ``serving http://HOST:PORT/v1`` once it listens. ``--overhead`` instead starts the stub
+in a process of its own and loads it with ``ops bench``'s generator from this one, printing the
+requests/s the generator sustained and the CPU each side used (the issue's goal: at least 500
+requests/s on a 2-core machine without the generator being the bottleneck).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import socket
+import subprocess
 import sys
+import time
 
 JSON = [(b"content-type", b"application/json")]
 SSE = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
@@ -33,12 +39,23 @@ def _chunk(model: str, delta: dict, finish: str | None = None) -> bytes:
 
 
 class StubApp:
-    """ASGI app serving ``models``; ``chunks`` content chunks per answer; ``key`` checked when set."""
+    """ASGI app serving ``models``; ``chunks`` content chunks per answer; ``key`` checked when set.
 
-    def __init__(self, models: tuple[str, ...] = ("stub",), chunks: int = 5, key: str | None = None):
+    ``delay_s`` holds each answer back before its first byte, like a model thinking, without
+    using CPU: at concurrency N a generator that is not the bottleneck then sees N / delay requests/s.
+    """
+
+    def __init__(
+        self,
+        models: tuple[str, ...] = ("stub",),
+        chunks: int = 5,
+        key: str | None = None,
+        delay_s: float = 0.0,
+    ):
         self.models = models
         self.chunks = chunks
         self.key = key
+        self.delay_s = delay_s
         self._auth = f"Bearer {key}".encode() if key else None
 
     async def __call__(self, scope, receive, send) -> None:
@@ -66,6 +83,8 @@ class StubApp:
             return await _json(send, 404, _error(f"model {model!r} not found", "model_not_found"))
         count = max(0, min(self.chunks, int(body.get("max_tokens") or self.chunks)))
         usage = {"prompt_tokens": 8, "completion_tokens": count, "total_tokens": 8 + count}
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         if not body.get("stream"):
             message = {"role": "assistant", "content": " tok" * count}
             choice = {"index": 0, "message": message, "finish_reason": "length"}
@@ -92,6 +111,61 @@ async def _json(send, status: int, payload: dict) -> None:
     await send({"type": "http.response.body", "body": json.dumps(payload).encode()})
 
 
+def overhead(
+    levels: list[int], requests: int, chunks: int = 5, delay_ms: float = 0
+) -> list[dict[str, float]]:
+    """Load a stub (in a child process) at each concurrency level; the generator's and stub's figures."""
+    import psutil
+
+    from ops.bench import load
+    from ops.bench.target import Target
+
+    cmd = [
+        sys.executable,
+        "-m",
+        "ops.bench.stub",
+        "--port",
+        "0",
+        "--chunks",
+        str(chunks),
+        "--delay-ms",
+        str(delay_ms),
+    ]
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) as child:
+        try:
+            url = child.stdout.readline().split()[1]
+            stub = psutil.Process(child.pid)
+            figures = []
+            for concurrency in levels:
+                before = stub.cpu_times()
+                started = time.perf_counter()
+                report = load.run(Target(url), "stub", [concurrency], requests, max_tokens=chunks)
+                wall = time.perf_counter() - started
+                after = stub.cpu_times()
+                level = report.levels[0]
+                stub_cpu = (after.user + after.system) - (before.user + before.system)
+                figures.append(
+                    {
+                        "concurrency": concurrency,
+                        "requests": level.requests,
+                        "errors": level.failed,
+                        "requests_per_s": level.requests_per_s,
+                        # Little's law: what N workers can do at the stub's delay if the client cost nothing.
+                        "ceiling_per_s": concurrency / (delay_ms / 1000) if delay_ms else 0.0,
+                        "generator_cpu_percent": level.client_cpu_percent,
+                        "generator_cpu_us_per_request": level.client_cpu_s / max(level.requests, 1) * 1e6,
+                        # The stub's CPU over the whole call (warm-up included), as a share of one core.
+                        "stub_cpu_percent": stub_cpu / wall * 100,
+                        "ttft_p50_ms": level.ttft_ms.p50,
+                        "e2e_p50_ms": level.e2e_ms.p50,
+                        "e2e_p99_ms": level.e2e_ms.p99,
+                    }
+                )
+        finally:
+            child.terminate()
+    return figures
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m ops.bench.stub``: serve the stub until interrupted."""
     import uvicorn
@@ -101,13 +175,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed)")
     parser.add_argument("--chunks", type=int, default=5, help="content chunks per streamed answer")
     parser.add_argument("--key", default=None, help="require this bearer key")
+    parser.add_argument("--delay-ms", type=float, default=0.0, help="wait this long before each answer")
     parser.add_argument("--model", action="append", help="a model name to serve (default: stub)")
+    parser.add_argument("--overhead", action="store_true", help="measure the load generator against a stub")
+    parser.add_argument("--concurrency", default="1,8,32", help="levels for --overhead")
+    parser.add_argument(
+        "--requests", type=int, default=3000, help="counted requests per level for --overhead"
+    )
     args = parser.parse_args(argv)
+    if args.overhead:
+        levels = [int(c) for c in args.concurrency.split(",")]
+        heads = ("concurrency", "req/s", "ceiling", "errors", "gen CPU", "gen us/req", "stub CPU", "e2e p50")
+        print(" ".join(f"{h:>11}" for h in heads))
+        for f in overhead(levels, args.requests, args.chunks, args.delay_ms):
+            ceiling = f"{f['ceiling_per_s']:.0f}" if f["ceiling_per_s"] else "-"
+            cells = (
+                f["concurrency"], f"{f['requests_per_s']:.0f}", ceiling, f["errors"],
+                f"{f['generator_cpu_percent']:.0f}%", f"{f['generator_cpu_us_per_request']:.0f}",
+                f"{f['stub_cpu_percent']:.0f}%", f"{f['e2e_p50_ms']:.1f} ms",
+            )  # fmt: skip
+            print(" ".join(f"{c:>11}" for c in cells))
+        print(
+            f"{args.requests} requests per level, {args.chunks} content chunks each, stub delay "
+            f"{args.delay_ms:g} ms; CPU as a share of one core; ceiling = concurrency / delay"
+        )
+        return 0
     sock = socket.socket()
     sock.bind((args.host, args.port))
     # Listening before saying so: a client that reads the line may connect at once.
     sock.listen(2048)
-    app = StubApp(tuple(args.model or ["stub"]), args.chunks, args.key)
+    app = StubApp(tuple(args.model or ["stub"]), args.chunks, args.key, args.delay_ms / 1000)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", backlog=2048)
     print(f"serving http://{args.host}:{sock.getsockname()[1]}/v1", flush=True)
     uvicorn.Server(config).run(sockets=[sock])

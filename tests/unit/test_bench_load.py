@@ -8,8 +8,8 @@ import json
 import httpx
 import pytest
 
-from ops.bench import load
-from ops.bench.load import Sample
+from ops.bench import chat, load
+from ops.bench.chat import Sample
 from ops.bench.stats import percentile
 from ops.bench.stub import StubApp
 from ops.bench.target import Target
@@ -99,7 +99,7 @@ def _sse(*events: dict | str) -> bytes:
 def _stream(handler) -> Sample:
     async def go() -> Sample:
         async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-            return await load.stream_chat(client, TARGET, load.body_for("m", 8), keep_text=True)
+            return await chat.stream_chat(client, TARGET, load.body_for("m", 8), keep_text=True)
 
     return asyncio.run(go())
 
