@@ -50,6 +50,8 @@ lint: setup
 bench profile="offline": setup docker
     {{bin}}/ops bench-gateway
     {{bin}}/ops bench-up {{profile}}
+    {{bin}}/python -m ops.bench.stub --overhead
+    {{bin}}/python -m ops.bench.stub --overhead --delay-ms 20 --concurrency 8,16,32
 
 # Benchmark the WebGPU demo in Chromium: page load to first prediction, wasm vs WebGPU
 bench-webgpu: setup chromium

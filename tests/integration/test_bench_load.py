@@ -150,3 +150,15 @@ def test_the_stub_in_its_own_process_is_loaded_without_error(tmp_path, monkeypat
     level = report["levels"][0]
     assert level["error_rate"] == 0.0 and level["tokens_counted"] == level["tokens_usage"] == 150
     assert report["model"] == "stub" and level["client_cpu_s"] > 0
+
+
+def test_overhead_mode_measures_the_generator_against_a_stub_process():
+    from ops.bench.stub import overhead
+
+    figures = overhead([2], requests=100, chunks=3, delay_ms=5)
+    assert len(figures) == 1
+    level = figures[0]
+    assert (level["concurrency"], level["requests"], level["errors"]) == (2, 100, 0)
+    assert level["ceiling_per_s"] == pytest.approx(400)
+    assert level["requests_per_s"] > 0 and level["generator_cpu_us_per_request"] > 0
+    assert level["stub_cpu_percent"] > 0 and level["e2e_p50_ms"] >= 5
