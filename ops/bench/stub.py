@@ -190,10 +190,15 @@ def main(argv: list[str] | None = None) -> int:
         for f in overhead(levels, args.requests, args.chunks, args.delay_ms):
             ceiling = f"{f['ceiling_per_s']:.0f}" if f["ceiling_per_s"] else "-"
             cells = (
-                f["concurrency"], f"{f['requests_per_s']:.0f}", ceiling, f["errors"],
-                f"{f['generator_cpu_percent']:.0f}%", f"{f['generator_cpu_us_per_request']:.0f}",
-                f"{f['stub_cpu_percent']:.0f}%", f"{f['e2e_p50_ms']:.1f} ms",
-            )  # fmt: skip
+                f["concurrency"],
+                f"{f['requests_per_s']:.0f}",
+                ceiling,
+                f["errors"],
+                f"{f['generator_cpu_percent']:.0f}%",
+                f"{f['generator_cpu_us_per_request']:.0f}",
+                f"{f['stub_cpu_percent']:.0f}%",
+                f"{f['e2e_p50_ms']:.1f} ms",
+            )
             print(" ".join(f"{c:>11}" for c in cells))
         print(
             f"{args.requests} requests per level, {args.chunks} content chunks each, stub delay "

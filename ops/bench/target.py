@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlparse
 
 import httpx
 
@@ -107,8 +106,3 @@ def default_model(target: Target, timeout: float = 10.0) -> str:
     if not ready:
         raise ModelError(f"{target.url} lists no ready model", hint="name the model with --model")
     return ready[0]
-
-
-def is_loopback(url: str) -> bool:
-    """True when ``url`` points at this machine."""
-    return (urlparse(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
