@@ -52,6 +52,7 @@ def _register() -> None:
         bench_gateway,
         bench_up,
         compare,
+        doctor,
         down,
         endpoint,
         export,

@@ -1,0 +1,239 @@
+"""What every check may look at, found once per run and shared: profile, state, Docker, host, secrets.
+
+Everything is computed lazily, on first use, under a per-item lock (checks run in parallel
+threads), and an error is remembered like a value: a second check asking for an unreachable
+Docker gets the same :class:`~ops.errors.DockerError` at once instead of waiting again.
+Nothing here creates state: no secrets are generated, no network or container is made.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ops.errors import DockerError, OpsError
+from ops.profiles import LoadedProfile
+from ops.settings import Settings
+
+#: How long doctor waits for the Docker daemon before calling it unreachable.
+DOCKER_TIMEOUT = 3.0
+#: Label on the throwaway containers doctor starts (never ``ops.stack``: those belong to reconcile).
+LABEL_DOCTOR = "ops.doctor"
+
+
+class DoctorContext:
+    """The shared, lazily filled view of one stack for one doctor run."""
+
+    def __init__(self, profile_ref: str | None, settings: Settings | None = None):
+        self.settings = settings or Settings.from_env()
+        self.profile_ref = profile_ref
+        self.loaded: LoadedProfile | None = None
+        self.profile_error: OpsError | None = None
+        #: Model folder problems (``models.<alias>.path``) the lenient load set aside for models.files.
+        self.folder_problems: dict[str, str] = {}
+        if profile_ref is not None:
+            self.loaded, self.profile_error, self.folder_problems = load_leniently(profile_ref, self.settings)
+        self._values: dict[str, Any] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    # -- memo -------------------------------------------------------------------------------
+
+    def once(self, key: str, compute: Callable[[], Any]) -> Any:
+        """``compute()`` the first time ``key`` is asked for; later calls get the same value or error."""
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._values:
+                try:
+                    self._values[key] = (True, compute())
+                except Exception as exc:  # remembered and re-raised to every caller
+                    self._values[key] = (False, exc)
+        good, value = self._values[key]
+        if not good:
+            raise value
+        return value
+
+    # -- the profile ------------------------------------------------------------------------
+
+    @property
+    def stack(self) -> str | None:
+        """The stack's name, when the profile loaded."""
+        return self.loaded.name if self.loaded else None
+
+    @property
+    def profile_arg(self) -> str:
+        """How to name this profile in a command the user can paste."""
+        if self.loaded is None:
+            return self.profile_ref or "PROFILE"
+        return self.profile_ref if self.profile_ref and "/" not in self.profile_ref else str(self.loaded.path)
+
+    def service_kinds(self) -> dict[str, str]:
+        """Enabled services and their kinds (empty without a profile)."""
+        if self.loaded is None:
+            return {}
+        return {n: s.kind for n, s in self.loaded.profile.services.items() if s.enabled}
+
+    def state(self):
+        """The stack's :class:`~ops.state.StackState` (never created here)."""
+        from ops.state import StackState
+
+        assert self.loaded is not None
+        return self.once("state", lambda: StackState.for_stack(self.loaded.name, self.settings))
+
+    def specs(self) -> dict:
+        """The containers the profile declares (ports, mounts, health), without their environment."""
+        from ops import services
+        from ops.services import spec as specs_mod
+
+        def build() -> dict:
+            result = {}
+            for name in self.service_kinds():
+                service = self.loaded.profile.services[name]
+                kind = services.get(service.kind)
+                image = service.image or kind.image or f"ops/{kind.recipe or service.kind}:local"
+                result[name] = specs_mod.build(self.loaded, name, {}, image)
+            return result
+
+        return self.once("specs", build)
+
+    def service_url(self, service: str) -> str:
+        """The service's base URL on this machine (its first published port)."""
+        for port in self.specs()[service].ports:
+            host = "127.0.0.1" if port.host_ip == "0.0.0.0" else port.host_ip
+            return f"http://{host}:{port.host_port}"
+        return ""
+
+    # -- secrets and the model host -------------------------------------------------------------
+
+    def secret(self, name: str):
+        """A stored secret or ``None`` (never generated here)."""
+        return self.once(f"secret:{name}", lambda: self.state().secrets.get(name))
+
+    def host(self):
+        """The model host's :class:`~ops.host.process.HostStatus`."""
+        from ops.host import process
+
+        return self.once("host", lambda: process.status(self.state(), timeout=3))
+
+    # -- Docker -------------------------------------------------------------------------------
+
+    def docker(self):
+        """A Docker client, or the :class:`DockerError` saying why not (asked once, 3 s at most)."""
+        from ops.docker_engine import connect
+
+        return self.once("docker", lambda: connect(timeout=DOCKER_TIMEOUT))
+
+    def docker_or_none(self):
+        """The client, or ``None`` when Docker is unreachable."""
+        try:
+            return self.docker()
+        except DockerError:
+            return None
+
+    def containers(self) -> dict:
+        """The stack's containers by service (running or not)."""
+        from ops import reconcile
+
+        return self.once("containers", lambda: reconcile.containers(self.docker(), self.loaded.name))
+
+    def network_gateway(self) -> str | None:
+        """The stack network's gateway address, or ``None`` when the network does not exist."""
+        from ops.network import network_name
+
+        def find() -> str | None:
+            name = network_name(self.loaded.name)
+            for network in self.docker().networks.list(names=[name]):
+                if network.name == name:
+                    configs = network.attrs.get("IPAM", {}).get("Config") or []
+                    return next((c.get("Gateway") for c in configs if c.get("Gateway")), None)
+            return None
+
+        return self.once("network-gateway", find)
+
+    def probe_image(self) -> str | None:
+        """A local image to start throwaway containers from: the ops base image, else one the stack runs."""
+        import docker.errors
+
+        from ops.images.base import BASE_IMAGE
+
+        def find() -> str | None:
+            client = self.docker()
+            try:
+                client.images.get(BASE_IMAGE)
+                return BASE_IMAGE
+            except docker.errors.ImageNotFound:
+                pass
+            running = [c for c in self.containers().values() if c.status == "running"] if self.loaded else []
+            return running[0].attrs.get("Image") if running else None
+
+        return self.once("probe-image", find)
+
+    # -- Open WebUI ---------------------------------------------------------------------------
+
+    def openwebui_token(self, service: str) -> str:
+        """A session token of the generated Open WebUI admin (signed in once per run)."""
+        from ops.services import openwebui
+
+        def sign_in() -> str:
+            email = self.secret(openwebui.ADMIN_EMAIL)
+            password = self.secret(openwebui.ADMIN_PASSWORD)
+            if email is None or password is None:
+                raise OpsError(
+                    f"no Open WebUI admin sign-in is stored in {self.state().secrets.path}",
+                    hint=f"`ops up {self.profile_arg}` creates it",
+                )
+            return openwebui.sign_in(self.service_url(service), email.reveal(), password, timeout=10)
+
+        return self.once(f"openwebui-token:{service}", sign_in)
+
+    def close(self) -> None:
+        """Release the Docker client, if one was made."""
+        good, client = self._values.get("docker", (False, None))
+        if good and client is not None:
+            client.close()
+
+
+def load_leniently(
+    ref: str, settings: Settings
+) -> tuple[LoadedProfile | None, OpsError | None, dict[str, str]]:
+    """Load a profile; a missing model folder is set aside (doctor reports it) rather than fatal.
+
+    A profile whose only problems are its model folders still describes a stack that may be
+    running (its host loaded the model before the folder went), so the other checks can run.
+    """
+    from ops import profiles
+    from ops.profiles.checks import model_dir
+    from ops.profiles.errors import ProfileInvalid
+    from ops.profiles.schema import Profile
+    from ops.profiles.yamlmap import load as load_yaml
+
+    try:
+        return profiles.load(ref, settings), None, {}
+    except ProfileInvalid as exc:
+        folders = {
+            p.field.split(".")[1]: f"{p.message} ({p.hint})" for p in exc.problems if _is_folder(p.field)
+        }
+        if len(folders) != len(exc.problems):
+            return None, exc, {}
+        path = profiles.resolve(ref, settings)
+        profile = Profile.model_validate(load_yaml(path).data)
+        dirs = {a: model_dir(s.path, path.parent) for a, s in profile.models.items() if s.path}
+        return LoadedProfile(profile.name or path.stem, path.resolve(), profile, dirs), None, folders
+    except OpsError as exc:
+        return None, exc, {}
+
+
+def _is_folder(field: str) -> bool:
+    parts = field.split(".")
+    return len(parts) == 3 and parts[0] == "models" and parts[2] == "path"
+
+
+def nearest_existing(path: Path) -> Path:
+    """``path`` or its closest existing parent (where free space and permissions can be read)."""
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return candidate
+    return Path("/")

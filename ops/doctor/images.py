@@ -1,0 +1,97 @@
+"""Which of the profile's images are not on this machine yet, and which registries they come from.
+
+Shared by the registry and CA bundle checks: the network only matters for images still to be
+pulled or built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ops.doctor.context import DoctorContext
+
+DOCKER_HUB = "registry-1.docker.io"
+
+
+@dataclass(frozen=True)
+class MissingImage:
+    """A service whose image is not here: what would be pulled, from where, and the fallback."""
+
+    service: str
+    image: str
+    registry: str
+    policy: str
+    has_recipe: bool
+
+
+def registry_of(image: str) -> str:
+    """The registry host of an image reference (Docker Hub when it names none)."""
+    first, _, rest = image.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return DOCKER_HUB
+
+
+def registries(ctx: DoctorContext) -> list[str]:
+    """The registries the profile's services would pull from."""
+    return list(
+        dict.fromkeys(registry_of(i) for _, i, policy, _, _ in _images(ctx) if i and policy != "build")
+    )
+
+
+def missing_images(ctx: DoctorContext) -> list[MissingImage] | None:
+    """The services whose image is not on this machine; ``None`` when Docker cannot be asked."""
+    if ctx.docker_or_none() is None:
+        return None
+    return ctx.once("missing-images", lambda: _missing(ctx))
+
+
+def _images(ctx: DoctorContext) -> list[tuple[str, str | None, str, str | None, bool]]:
+    """(service, image to pull, policy, local build tag, has a recipe) per enabled service."""
+    from ops import services
+    from ops.images.policy import default_build_tag
+    from ops.services import spec as specs_mod
+
+    if ctx.loaded is None:
+        return []
+    rows = []
+    for name in ctx.service_kinds():
+        service = ctx.loaded.profile.services[name]
+        kind = services.get(service.kind)
+        recipe = specs_mod.recipe_dir(service, ctx.loaded.path.parent)
+        has_recipe = bool(recipe and recipe.is_dir())
+        rows.append(
+            (
+                name,
+                service.image or kind.image,
+                service.image_policy,
+                default_build_tag(recipe) if recipe else None,
+                has_recipe,
+            )
+        )
+    return rows
+
+
+def _missing(ctx: DoctorContext) -> list[MissingImage]:
+    import docker.errors
+
+    client = ctx.docker()
+
+    def here(tag: str | None) -> bool:
+        if not tag:
+            return False
+        try:
+            client.images.get(tag)
+        except docker.errors.ImageNotFound:
+            return False
+        return True
+
+    result = []
+    for service, image, policy, build_tag, has_recipe in _images(ctx):
+        candidates = {"pull": [image], "build": [build_tag]}.get(policy, [image, build_tag])
+        if any(here(tag) for tag in candidates):
+            continue
+        # A service with no image to pull (recipe only) needs no registry: its registry is "".
+        registry = registry_of(image) if image and policy != "build" else ""
+        result.append(MissingImage(service, image or build_tag or "", registry, policy, has_recipe))
+    return result
