@@ -61,6 +61,7 @@ def _register() -> None:
         logs,
         model,
         profiles,
+        rag,
         restart,
         smoke,
         status,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ops.services import ServiceKind, openwebui, register, webgpu
+from ops.services import ServiceKind, chainlit, openwebui, register, webgpu
 
 register(
     ServiceKind(
@@ -29,6 +29,8 @@ register(
         host_port=8501,
         data_path="/data",
         health_path="/health",
+        environment=chainlit.environment,
+        chain=chainlit.chain,
     )
 )
 register(

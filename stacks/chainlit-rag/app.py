@@ -1,0 +1,205 @@
+"""The workshop's RAG chat: Chainlit in front of the stack's gateway and a local document index.
+
+Each question is answered on its own: the best passages from the documents folder (BM25 and
+dense retrieval, fused) are put in front of it, the chosen model's answer is streamed token by
+token, and the passages are listed as sources (file, location, excerpt) and attached in full.
+The retrieval code lives in the ``rag`` package, which does not import Chainlit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import threading
+
+import chainlit as cl
+from chainlit.input_widget import Select
+from rag.gateway import GatewayError, ModelCard
+from rag.library import Library
+from rag.prompt import build
+from rag.settings import Settings
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+log = logging.getLogger("rag.app")
+
+SETTINGS = Settings.from_env()
+LIBRARY = Library(SETTINGS)
+#: How long startup waits for the first sync before serving anyway (a large first ingest goes on
+#: in the background, and answers say the index is incomplete until it is done).
+START_WAIT_S = 60
+EXCERPT_CHARS = 240
+_indexed = threading.Event()
+
+
+def _initial_sync() -> None:
+    try:
+        LIBRARY.sync()
+    except Exception:  # the app must come up even when the first ingest fails; the log says why
+        log.exception("the first ingest failed; searching whatever index is stored")
+    finally:
+        _indexed.set()
+
+
+@cl.on_app_startup
+async def startup() -> None:
+    """Seed and index the documents folder (new, changed and deleted files only)."""
+    threading.Thread(target=_initial_sync, name="initial-ingest", daemon=True).start()
+    await asyncio.to_thread(_indexed.wait, START_WAIT_S)
+
+
+if SETTINGS.auth == "header":
+
+    @cl.header_auth_callback
+    async def header_user(headers) -> cl.User | None:
+        """Trust the user name a proxy in front of the app puts in ``RAG_AUTH_HEADER``."""
+        name = headers.get(SETTINGS.auth_header)
+        return cl.User(identifier=name, metadata={"provider": "header"}) if name else None
+
+else:
+    if not SETTINGS.password:
+        raise SystemExit("RAG_PASSWORD is empty: set it (ops does), or RAG_AUTH=header behind a proxy")
+
+    @cl.password_auth_callback
+    async def password_user(username: str, password: str) -> cl.User | None:
+        """The one workshop account, its password from the stack's secrets store."""
+        good_name = hmac.compare_digest(username.encode(), SETTINGS.username.encode())
+        good_password = hmac.compare_digest(password.encode(), SETTINGS.password.encode())
+        return (
+            cl.User(identifier=username, metadata={"provider": "password"})
+            if good_name and good_password
+            else None
+        )
+
+
+async def chat_models() -> list[ModelCard]:
+    """The gateway's chat models, the preferred ones (``RAG_MODELS``) first."""
+    cards = [c for c in await LIBRARY.gateway.models() if c.task != "embeddings"]
+    order = {name: i for i, name in enumerate(SETTINGS.models)}
+    return sorted(cards, key=lambda c: order.get(c.id, len(order)))
+
+
+@cl.set_chat_profiles
+async def profiles(user: cl.User | None = None) -> list[cl.ChatProfile]:
+    """One chat profile per model, asked of the gateway each time (a removed model disappears)."""
+    try:
+        names = [c.id for c in await chat_models()]
+    except GatewayError:
+        names = list(SETTINGS.models)
+    return [
+        cl.ChatProfile(
+            name=name,
+            markdown_description=f"Answers written by **{name}** from the workshop's documents.",
+            default=i == 0,
+        )
+        for i, name in enumerate(names)
+    ]
+
+
+@cl.on_chat_start
+async def start() -> None:
+    """Start with the chosen profile's model, and offer the others in the settings."""
+    model = cl.user_session.get("chat_profile") or ""
+    try:
+        names = [c.id for c in await chat_models()]
+    except GatewayError:
+        names = list(SETTINGS.models)
+    model = model if model in names else (names[0] if names else model)
+    cl.user_session.set("model", model)
+    if names:
+        await cl.ChatSettings([Select(id="model", label="Model", values=names, initial_value=model)]).send()
+
+
+@cl.on_settings_update
+async def settings_changed(settings: dict) -> None:
+    """Switch the model for the next questions."""
+    if settings.get("model"):
+        cl.user_session.set("model", str(settings["model"]))
+
+
+def _sources(hits) -> tuple[str, list[dict], list[cl.Text]]:
+    lines, records, elements = [], [], []
+    for number, hit in enumerate(hits, start=1):
+        chunk = hit.chunk
+        excerpt = " ".join(chunk.text.split())
+        excerpt = excerpt if len(excerpt) <= EXCERPT_CHARS else excerpt[: EXCERPT_CHARS - 1] + "…"
+        name = f"Source {number}"
+        lines.append(f"- **{name}**: `{chunk.doc}`, {chunk.location}: {excerpt}")
+        records.append(
+            {
+                "n": number,
+                "doc": chunk.doc,
+                "location": chunk.location,
+                "excerpt": excerpt,
+                "score": round(hit.score, 5),
+            }
+        )
+        elements.append(
+            cl.Text(name=name, content=f"{chunk.doc} ({chunk.location})\n\n{chunk.text}", display="side")
+        )
+    text = (
+        "\n\n**Sources**\n" + "\n".join(lines)
+        if lines
+        else "\n\n_No passage in the documents matched this question._"
+    )
+    return text, records, elements
+
+
+@cl.on_message
+async def answer(message: cl.Message) -> None:
+    """Retrieve, prompt, stream the answer, cite the sources."""
+    question = (message.content or "").strip()
+    if not question:
+        await cl.Message(content="Please type a question about the documents.").send()
+        return
+    try:
+        cards = {c.id: c for c in await chat_models()}
+    except GatewayError as exc:
+        await cl.Message(content=str(exc), metadata={"error": str(exc)}).send()
+        return
+    model = cl.user_session.get("model") or cl.user_session.get("chat_profile") or ""
+    notices = []
+    if model not in cards:
+        if not cards:
+            await cl.Message(
+                content="The gateway lists no chat model right now: `ops up` brings them back."
+            ).send()
+            return
+        replacement = next(iter(cards))
+        if model:
+            notices.append(
+                f"The model `{model}` is not served any more; this answer comes from `{replacement}`."
+            )
+        model = replacement
+        cl.user_session.set("model", model)
+    retriever = await asyncio.to_thread(LIBRARY.retriever)
+    hits = await asyncio.to_thread(retriever.search, question, SETTINGS.top_k)
+    prompt = build(question, hits, cards[model].context_length, SETTINGS.max_tokens)
+    notices += prompt.notices
+    if not _indexed.is_set():
+        notices.append("The documents are still being indexed: this answer may miss some of them.")
+    for notice in notices:
+        await cl.Message(content=f"ℹ️ {notice}", metadata={"notice": True}).send()
+
+    reply = cl.Message(content="")
+    streamed, error = 0, ""
+    try:
+        async for piece in LIBRARY.gateway.stream(model, prompt.messages, SETTINGS.max_tokens):
+            await reply.stream_token(piece)
+            streamed += 1
+    except GatewayError as exc:
+        error = str(exc)
+        await reply.stream_token(("\n\n" if streamed else "") + f"⚠️ {error}")
+    text, records, elements = _sources(prompt.hits)
+    reply.content += text
+    reply.elements = elements
+    reply.metadata = {
+        "model": model,
+        "sources": records,
+        "streamed_tokens": streamed,
+        "indexed_chunks": len(retriever.chunks),
+        "retrieval": "hybrid" if retriever.dense else "bm25",
+        "truncated": prompt.truncated,
+        "error": error,
+    }
+    await reply.send()

@@ -1,0 +1,141 @@
+"""The stack's OpenAI-compatible gateway, as the app uses it: the model list and streamed chat.
+
+Every failure becomes a :class:`GatewayError` whose message can be shown in the chat as it is:
+the app stays up when the gateway is down, and says so.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+
+#: Connecting should be instant on one machine; an answer may take long on a big model.
+TIMEOUT = httpx.Timeout(120.0, connect=5.0)
+
+
+class GatewayError(Exception):
+    """The gateway did not give what was asked; the message is fit for the user."""
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """One model the gateway lists."""
+
+    id: str
+    task: str = "chat"
+    context_length: int | None = None
+    ready: bool = True
+
+
+def _cards(payload: dict) -> list[ModelCard]:
+    cards = []
+    for item in payload.get("data", []):
+        if isinstance(item, dict) and isinstance(item.get("id"), str):
+            cards.append(
+                ModelCard(
+                    item["id"],
+                    str(item.get("task") or "chat"),
+                    item.get("context_length") if isinstance(item.get("context_length"), int) else None,
+                    item.get("ready", True) is not False,
+                )
+            )
+    return cards
+
+
+def _problem(base_url: str, exc: Exception) -> GatewayError:
+    if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
+        return GatewayError("The model took too long to answer. Try again, or pick a smaller model.")
+    return GatewayError(
+        f"The model gateway ({base_url}) cannot be reached right now, so no answer can be written. "
+        "The app keeps running: try again in a moment (`ops host status` shows whether the model host runs)."
+    )
+
+
+def _http_problem(status: int, body: str, model: str = "") -> GatewayError:
+    try:
+        message = json.loads(body)["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = body[:200]
+    if status == 401:
+        return GatewayError("The gateway refused this app's key: the stack needs `ops up` again.")
+    if status == 404 and model:
+        return GatewayError(f"The model `{model}` is not served any more ({message}). Pick another model.")
+    if status == 503:
+        return GatewayError(f"The model `{model}` is not ready yet ({message}). Try again shortly.")
+    return GatewayError(f"The gateway answered HTTP {status}: {message}")
+
+
+class Gateway:
+    """A client of ``BASE_URL`` (``.../v1``) with the stack's bearer key."""
+
+    def __init__(self, base_url: str, key: str, timeout: httpx.Timeout = TIMEOUT):
+        self.base_url = base_url.rstrip("/")
+        self.headers = {"authorization": f"Bearer {key}"}
+        self.timeout = timeout
+
+    def models_sync(self) -> list[ModelCard]:
+        """The listed models (for the ingest, which runs outside the event loop)."""
+        try:
+            response = httpx.get(f"{self.base_url}/models", headers=self.headers, timeout=self.timeout)
+        except httpx.HTTPError as exc:
+            raise _problem(self.base_url, exc) from None
+        if response.status_code != 200:
+            raise _http_problem(response.status_code, response.text)
+        return _cards(response.json())
+
+    async def models(self) -> list[ModelCard]:
+        """The listed models."""
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout) as client:
+                response = await client.get(f"{self.base_url}/models", headers=self.headers)
+        except httpx.HTTPError as exc:
+            raise _problem(self.base_url, exc) from None
+        if response.status_code != 200:
+            raise _http_problem(response.status_code, response.text)
+        return _cards(response.json())
+
+    async def stream(self, model: str, messages: list[dict], max_tokens: int) -> AsyncIterator[str]:
+        """The answer's text pieces as the model writes them."""
+        body = {"model": model, "messages": messages, "max_tokens": max_tokens, "stream": True}
+        try:
+            async with (
+                httpx.AsyncClient(timeout=self.timeout) as client,
+                client.stream(
+                    "POST", f"{self.base_url}/chat/completions", json=body, headers=self.headers
+                ) as response,
+            ):
+                if response.status_code != 200:
+                    raise _http_problem(
+                        response.status_code, (await response.aread()).decode(errors="replace"), model
+                    )
+                done = False
+                # Read to the end even after [DONE]: leaving the stream early closes httpcore's
+                # generator from the outside, which it reports as an error.
+                async for line in response.aiter_lines():
+                    piece = None if done else _piece(line)
+                    done = done or piece is None
+                    if piece:
+                        yield piece
+        except httpx.HTTPError as exc:
+            raise _problem(self.base_url, exc) from None
+
+
+def _piece(line: str) -> str | None:
+    """The text of one SSE line: '' for nothing, None at the end of the stream."""
+    if not line.startswith("data:"):
+        return ""
+    data = line[5:].strip()
+    if data == "[DONE]":
+        return None
+    try:
+        event = json.loads(data)
+    except ValueError:
+        return ""
+    if isinstance(event, dict) and event.get("error"):
+        message = event["error"].get("message") if isinstance(event["error"], dict) else event["error"]
+        raise GatewayError(f"The model stopped with an error: {message}")
+    choices = event.get("choices") or [{}]
+    return (choices[0].get("delta") or {}).get("content") or ""
