@@ -196,10 +196,14 @@ def diagnose(
     profile_ref: str | None,
     fix: bool = False,
     settings: Settings | None = None,
-    select: Callable[[DoctorContext], Sequence[Check]] = checks,
+    select: Callable[[DoctorContext], Sequence[Check]] | None = None,
 ) -> DoctorReport:
-    """Run every check for ``profile_ref``; with ``fix``, apply the safe repairs and check again."""
+    """Run every check for ``profile_ref``; with ``fix``, apply the safe repairs and check again.
+
+    ``select`` picks the checks for a context (default: every registered one).
+    """
     settings = settings or Settings.from_env()
+    select = select or checks
     ctx = DoctorContext(profile_ref, settings)
     try:
         first = run_checks(select(ctx), ctx)
