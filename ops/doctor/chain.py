@@ -51,7 +51,8 @@ def reset_connection(ctx: DoctorContext, service: str) -> str:
         urls, keys, index = [wanted, *urls], ["", *keys], 0
     keys[index] = key
     configs = {k: v for k, v in (config.get("OPENAI_API_CONFIGS") or {}).items() if k.isdigit()}
-    configs[str(index)] = {**configs.get(str(index), {}), "enable": True}
+    # ops configured no per-connection settings: no model filter, no prefix, enabled.
+    configs[str(index)] = {"enable": True}
     body = {
         "ENABLE_OPENAI_API": True,
         "OPENAI_API_BASE_URLS": urls,
@@ -149,7 +150,12 @@ class OpenWebUIModelsCheck(BaseCheck):
         if missing:
             return fail(
                 f"Open WebUI does not list {', '.join(missing)} (it lists: {', '.join(listed) or 'none'})",
-                f"it caches the model list: `ops restart {profile} {service}`; then `ops logs {profile} {service}`",
+                f"`ops doctor {profile} --fix` resets its connection to the gateway and clears its model "
+                f"cache (or `ops restart {profile} {service}`); then `ops logs {profile} {service}`",
+                Repair(
+                    f"reset {service}'s OpenAI connection to the gateway",
+                    lambda: reset_connection(ctx, service),
+                ),
             )
         return ok(
             f"lists {', '.join(served)}"
