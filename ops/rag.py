@@ -54,6 +54,8 @@ class IngestReport:
     documents: int = 0
     chunks: int = 0
     embedder: str | None = None
+    #: The index's rewrite count: the same number after a restart means the stored index was kept.
+    generation: int = 0
     seconds: float = 0.0
 
 
@@ -136,6 +138,7 @@ def ingest(
         documents=int(result.get("documents", 0)),
         chunks=int(result.get("chunks", 0)),
         embedder=result.get("embedder"),
+        generation=int(result.get("generation", 0)),
         seconds=time.monotonic() - started,
     )
 

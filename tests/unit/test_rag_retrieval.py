@@ -165,6 +165,7 @@ def test_the_index_is_incremental_by_content_hash(library):
 
     again = store.sync(docs, embedder)
     assert (again.added, again.changed, again.deleted, again.unchanged) == ([], [], [], 4)
+    assert again.generation == first.generation == 1  # nothing to do, nothing rewritten
     assert embedder.texts == embedded  # nothing re-embedded
 
     (docs / "bakery.md").write_text("# Bakery\nThe bakery now sells croissants only.\n")

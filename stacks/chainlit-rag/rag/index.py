@@ -61,6 +61,8 @@ class SyncReport:
     chunks: int = 0
     documents: int = 0
     embedder: str | None = None
+    #: Counts the index's rewrites: unchanged when a sync found nothing to do.
+    generation: int = 0
     seconds: float = 0.0
 
     def to_dict(self) -> dict:
@@ -75,6 +77,7 @@ class SyncReport:
             "chunks": self.chunks,
             "documents": self.documents,
             "embedder": self.embedder,
+            "generation": self.generation,
             "seconds": round(self.seconds, 3),
         }
 
@@ -264,14 +267,16 @@ class Store:
         report.chunks, report.documents = len(chunks), len(new_files)
         changed = bool(report.added or report.changed or report.deleted or report.reembedded)
         changed = changed or new_skipped != skipped or old.manifest.get("embedder") != embedder_id
+        report.generation = int(old.manifest.get("generation", 0))
         if changed or not self.path.exists():
+            report.generation += 1
             manifest = {
                 "format": FORMAT,
                 "chunking": chunking,
                 "embedder": embedder_id,
                 "files": new_files,
                 "skipped": new_skipped,
-                "generation": int(old.manifest.get("generation", 0)) + 1,
+                "generation": report.generation,
             }
             self.save(Snapshot(manifest, chunks, vectors))
         return report
