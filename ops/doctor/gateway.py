@@ -23,11 +23,12 @@ def _last_error(ctx: DoctorContext) -> str:
 
 
 def restart_host(ctx: DoctorContext) -> str:
-    """Start the stack's host again on the profile's addresses (the stack network's gateway too)."""
+    """(Re)start the stack's host on the profile's addresses (the stack network's gateway too)."""
     from ops.host import process
     from ops.network import bind_addresses
 
     loaded = ctx.loaded
+    process.stop(ctx.state())
     addresses, notice = bind_addresses(loaded.profile.gateway.bind, loaded.name, ctx.docker_or_none())
     info, _ = process.start(loaded, ctx.state(), addresses, timeout=240)
     return f"model host restarted (pid {info.pid}) at {info.url}/v1" + (f"; {notice}" if notice else "")

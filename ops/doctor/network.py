@@ -1,4 +1,4 @@
-"""The ``network`` group: TLS and the CA bundle, registries, ports, and the gateway seen from containers.
+"""The ``network`` group: TLS and the CA bundle, registries, ports (the view from containers is in ``reach``).
 
 Everything that may leave the machine is asked with a short timeout, so doctor answers quickly
 where the network is absent or silently drops packets.
@@ -6,17 +6,15 @@ where the network is absent or silently drops packets.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 import ssl
-import uuid
 from urllib.parse import urlparse
 
-from ops.doctor import BaseCheck, Outcome, fail, ok, register, skipped, warn
-from ops.doctor.context import LABEL_DOCTOR, DoctorContext
+from ops.doctor import BaseCheck, Outcome, fail, ok, register, warn
+from ops.doctor.context import DoctorContext
 from ops.doctor.images import missing_images, registries
-from ops.errors import ConflictError, DockerError
+from ops.errors import ConflictError
 
 #: Seconds to wait for anything on the internet.
 NET_TIMEOUT = 3.0
@@ -241,98 +239,15 @@ def _publisher(client, port: int) -> str | None:
     """``container NAME (stack S)`` publishing ``port``, when Docker can say."""
     if client is None:
         return None
+    import docker.errors
+    import requests
+
     try:
         found = client.containers.list(filters={"publish": str(port)})
-    except DockerError:
+    except (docker.errors.DockerException, requests.exceptions.RequestException):
         return None
     if not found:
         return None
     container = found[0]
     stack = container.labels.get("ops.stack")
     return f"container {container.name}" + (f" (stack {stack})" if stack else "")
-
-
-@register
-class HostGatewayCheck(BaseCheck):
-    """From a container on the stack network, ``host.docker.internal`` reaches the gateway."""
-
-    name = "network.host-gateway"
-    group = "network"
-    depends_on = ("docker.run", "gateway.health")
-    timeout = 45.0
-
-    def run(self, ctx: DoctorContext) -> Outcome:
-        from ops.network import network_name
-
-        if not ctx.service_kinds():
-            return skipped("the profile runs no containers")
-        net = network_name(ctx.stack)
-        address = ctx.network_gateway()
-        down_up = f"`ops down {ctx.profile_arg}` then `ops up {ctx.profile_arg}`"
-        if address is None:
-            return fail(
-                f"the stack network {net} does not exist", f"{down_up} creates it and binds the gateway to it"
-            )
-        info = ctx.host().info
-        answer = _probe_from_container(ctx, net, address, info.port)
-        seen = f"from a container on {net}, host.docker.internal ({address}):{info.port}"
-        if answer.startswith("HTTP/"):  # any answer: the path works (gateway.health judges the rest)
-            return ok(f"{seen} answers {answer}")
-        if address not in info.addresses:
-            bind = ctx.loaded.profile.gateway.bind
-            fix = (
-                f"add stack-gateway to `gateway.bind` in the profile, then {down_up}"
-                if "stack-gateway" not in bind
-                else f"the host started while Docker was unreachable: `ops restart {ctx.profile_arg} host`"
-            )
-            return fail(
-                f"{seen}: {answer}; the gateway listens on {', '.join(info.addresses)} only, not on {address}",
-                fix,
-            )
-        return fail(
-            f"{seen}: {answer}",
-            "a firewall on the host may drop traffic from the Docker bridge: allow "
-            f"{address}:{info.port} (e.g. `iptables -I INPUT -i br-+ -p tcp --dport {info.port} -j ACCEPT`)",
-        )
-
-
-_SCRIPT = (
-    "exec 3<>/dev/tcp/host.docker.internal/{port} || exit 3; "
-    "printf 'GET /health HTTP/1.0\\r\\nHost: host.docker.internal\\r\\n\\r\\n' >&3; head -n 1 <&3"
-)
-
-
-def _probe_from_container(ctx: DoctorContext, network: str, address: str, port: int) -> str:
-    """Run a labelled throwaway container on ``network``; return the gateway's status line or the error."""
-    import docker.errors
-
-    client = ctx.docker()
-    image = ctx.probe_image()
-    if image is None:
-        return "no local image to start a probe container from"
-    container = None
-    try:
-        container = client.containers.run(
-            image,
-            entrypoint=["timeout", "10", "bash", "-c"],
-            command=[_SCRIPT.format(port=port)],
-            detach=True,
-            network=network,
-            extra_hosts={"host.docker.internal": address},
-            labels={LABEL_DOCTOR: ctx.stack},
-            name=f"ops-doctor-reach-{uuid.uuid4().hex[:8]}",
-        )
-        code = container.wait(timeout=30).get("StatusCode")
-        out = container.logs(stdout=True, stderr=True).decode("utf-8", "replace").strip()
-    except docker.errors.APIError as exc:
-        return f"the probe container could not run: {exc.explanation or exc}"
-    finally:
-        if container is not None:
-            with contextlib.suppress(docker.errors.APIError):
-                container.remove(force=True)
-    if code == 124:
-        return "no answer within 10 s (packets dropped?)"
-    if "refused" in out.lower():
-        return "connection refused (ECONNREFUSED)"
-    lines = [line.strip() for line in out.splitlines() if line.strip()]
-    return lines[-1] if lines else f"exit code {code}, no output"

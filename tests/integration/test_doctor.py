@@ -23,6 +23,8 @@ import pytest
 from ops import lifecycle, paths, profiles
 from ops.cli import main
 from ops.doctor.context import LABEL_DOCTOR
+from ops.errors import ConflictError
+from ops.host import process
 from ops.host.server import HostInfo
 from ops.profiles import LoadedProfile
 from ops.stack import LABEL_STACK
@@ -101,7 +103,11 @@ def healthy(stack, docker_client):
     """The stack, healed by `ops up` of whatever the previous test broke."""
     if not stack.model_dir.exists():
         shutil.copytree(paths.bundled_model("tiny-fp32"), stack.model_dir)
-    lifecycle.up(stack.loaded)
+    try:
+        lifecycle.up(stack.loaded)
+    except ConflictError:  # a host left on other addresses by a failed test: start it afresh
+        process.stop(StackState.for_stack(STACK))
+        lifecycle.up(stack.loaded)
     yield stack
     leftovers = docker_client.containers.list(all=True, filters={"label": f"{LABEL_DOCTOR}={STACK}"})
     assert leftovers == [], "doctor removes the containers it starts"
@@ -176,6 +182,26 @@ def test_model_host_killed(healthy, capsys):
     assert checks["gateway.host"]["status"] == "ok" and checks["gateway.models"]["status"] == "ok"
     assert checks["network.host-gateway"]["status"] == "ok", "the restarted host listens on the network too"
     assert host_pid(healthy) != pid and code == 0
+
+
+def test_containers_get_connection_refused_when_the_gateway_is_not_on_their_network(healthy, capsys):
+    # As after an `ops up` while Docker was down: the host listens on 127.0.0.1 only.
+    state = StackState.for_stack(STACK)
+    process.stop(state)
+    process.start(healthy.loaded, state, ["127.0.0.1"], timeout=120)
+    code, checks, _ = doctor(capsys, healthy)
+    assert code == 1
+    reach = checks["network.host-gateway"]
+    assert reach["status"] == "fail"
+    assert (
+        "connection refused (ECONNREFUSED); the gateway listens on 127.0.0.1 only, not on " in reach["detail"]
+    )
+    assert f"`ops doctor {healthy.path} --fix` restarts the host on " in reach["fix"]
+    assert checks["gateway.health"]["status"] == "ok", "from the host everything looks fine"
+
+    code, checks, report = doctor(capsys, healthy, "--fix")
+    assert [(f["check"], f["ok"]) for f in report["fixes"]] == [("network.host-gateway", True)]
+    assert checks["network.host-gateway"]["status"] == "ok" and code == 0
 
 
 def test_a_container_stopped(healthy, docker_client, capsys):
