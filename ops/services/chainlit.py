@@ -233,6 +233,20 @@ class ChatClient:
         )
 
 
+def _chat_models(ctx) -> tuple[str, ...]:
+    """The stack's models minus its embeddings models (which the app uses but does not offer)."""
+    try:
+        listed = httpx.get(
+            f"http://127.0.0.1:{ctx.gateway_port}/v1/models",
+            headers={"authorization": f"Bearer {ctx.gateway_key.reveal()}"},
+            timeout=10,
+        ).json()["data"]
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return ctx.models  # the app's own list is then checked against every model
+    embeddings = {m.get("id") for m in listed if isinstance(m, dict) and m.get("task") == "embeddings"}
+    return tuple(m for m in ctx.models if m not in embeddings)
+
+
 def _is_reply(data: dict) -> bool:
     """A finished assistant message that is not one of the app's notices."""
     return data.get("type") == "assistant_message" and not (data.get("metadata") or {}).get("notice")
@@ -245,7 +259,7 @@ def chain(ctx, base_url: str, timeout: float):
     username, password = credentials(ctx)
     cookies = sign_in(base_url, username, password)
     profiles = chat_profiles(base_url, cookies)
-    missing = [m for m in ctx.models if m not in profiles]
+    missing = [m for m in _chat_models(ctx) if m not in profiles]
     if missing:
         raise OpsError(
             f"the Chainlit app does not offer the model(s) {', '.join(missing)} (it offers: {', '.join(profiles) or 'none'})",
@@ -268,7 +282,7 @@ def chain(ctx, base_url: str, timeout: float):
         )
     cited = ", ".join(dict.fromkeys(answer.source_docs)) or "no documents indexed"
     detail = (
-        f"{len(profiles)} models offered; {answer.model} streamed {len(answer.tokens)} tokens; "
+        f"{len(profiles)} model{'' if len(profiles) == 1 else 's'} offered; {answer.model} streamed {len(answer.tokens)} tokens; "
         f"sources: {cited} ({answer.metadata.get('retrieval', '?')})"
     )
     return ChainReport(profiles, answer.text, detail)

@@ -28,13 +28,15 @@ LIBRARY = Library(SETTINGS)
 #: How long startup waits for the first sync before serving anyway (a large first ingest goes on
 #: in the background, and answers say the index is incomplete until it is done).
 START_WAIT_S = 60
+#: How long the first sync waits for the gateway before choosing the local embedder instead.
+GATEWAY_WAIT_S = 30
 EXCERPT_CHARS = 240
 _indexed = threading.Event()
 
 
 def _initial_sync() -> None:
     try:
-        LIBRARY.sync()
+        LIBRARY.sync(wait_for_gateway=GATEWAY_WAIT_S)
     except Exception:  # the app must come up even when the first ingest fails; the log says why
         log.exception("the first ingest failed; searching whatever index is stored")
     finally:

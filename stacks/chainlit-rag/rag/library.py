@@ -12,6 +12,8 @@ import logging
 import threading
 from pathlib import Path
 
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
+
 from rag import embeddings
 from rag.gateway import Gateway, GatewayError
 from rag.index import Snapshot, Store, SyncReport
@@ -33,12 +35,23 @@ class Library:
         self._retriever: Retriever | None = None
         self._stamp: tuple[int, int] | None = None
 
-    def choose_embedder(self) -> embeddings.Embedder | None:
-        """The gateway's embeddings model if it serves one, else the local MiniLM (when installed)."""
+    def choose_embedder(self, wait: float = 0.0) -> embeddings.Embedder | None:
+        """The gateway's embeddings model if it serves one, else the local MiniLM (when installed).
+
+        ``wait``: seconds to keep asking a gateway that does not answer yet (``ops up`` starts the
+        model host and the containers at the same time, so at the app's start it may still be loading).
+        """
         try:
-            cards = [{"id": c.id, "task": c.task} for c in self.gateway.models_sync()]
+            for attempt in Retrying(
+                retry=retry_if_exception_type(GatewayError),
+                stop=stop_after_delay(wait),
+                wait=wait_fixed(1),
+                reraise=True,
+            ):
+                with attempt:
+                    cards = [{"id": c.id, "task": c.task} for c in self.gateway.models_sync()]
         except GatewayError as exc:
-            log.info("gateway not reachable for the embeddings choice (%s); using the local model", exc)
+            log.info("no gateway for the embeddings choice (%s); using the local model", exc)
             cards = []
         chosen = embeddings.choose(
             cards,
@@ -69,13 +82,14 @@ class Library:
             return self._embedders[embedder.id]
         return None
 
-    def sync(self, seed: bool = True) -> SyncReport:
+    def sync(self, seed: bool = True, wait_for_gateway: float = 0.0) -> SyncReport:
         """Seed the samples into an empty library (first start only), then index what changed."""
         s = self.settings
         s.docs.mkdir(parents=True, exist_ok=True)
         if seed and self.store.seed(s.docs, s.samples):
             log.info("copied the sample documents from %s into %s", s.samples, s.docs)
-        report = self.store.sync(s.docs, self.choose_embedder(), s.chunk_size, s.chunk_overlap)
+        embedder = self.choose_embedder(wait_for_gateway)
+        report = self.store.sync(s.docs, embedder, s.chunk_size, s.chunk_overlap)
         for skipped in report.skipped:
             log.warning("not indexed: %s: %s", skipped.path, skipped.reason)
         log.info(
