@@ -166,7 +166,7 @@ def _run_one(check: Check, ctx: DoctorContext) -> Outcome:
         )
 
 
-def apply_repairs(run: RunResult, timeout_scale: float = 1.0) -> list[FixResult]:
+def apply_repairs(run: RunResult) -> list[FixResult]:
     """Apply the offered repairs one at a time, in check order, each bounded by its timeout."""
     fixes = []
     for result in run.results:
@@ -185,9 +185,9 @@ def apply_repairs(run: RunResult, timeout_scale: float = 1.0) -> list[FixResult]
 
         threading.Thread(target=work, name=f"repair:{result.name}", daemon=True).start()
         try:
-            good, detail = box.get(timeout=repair.timeout * timeout_scale)
+            good, detail = box.get(timeout=repair.timeout)
         except queue.Empty:
-            good, detail = False, f"timed out after {repair.timeout * timeout_scale:g} s"
+            good, detail = False, f"timed out after {repair.timeout:g} s"
         fixes.append(FixResult(result.name, repair.action, good, detail))
     return fixes
 

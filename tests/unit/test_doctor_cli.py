@@ -133,3 +133,18 @@ def test_an_unknown_profile_is_a_failed_check_not_a_crash(capsys, monkeypatch):
     assert "ops validate no-such-profile" in profile_check["fix"]
     gateway = next(c for c in data["checks"] if c["name"] == "gateway.host")
     assert gateway["status"] == "skipped" and gateway["detail"] == "depends on host.profile, which failed"
+
+
+def test_no_profile_named_uses_the_one_running_stack(fake_checks, profile, capsys):
+    import os
+    import time
+
+    from ops.host.server import HostInfo
+    from ops.state import StackState
+
+    state = StackState.for_stack("docunit").ensure()
+    # This test's own pid stands in for a live host: only its liveness is read.
+    HostInfo(os.getpid(), 1, ("127.0.0.1",), profile, time.time()).write(state.pid_file)
+    fake_checks.append(Fake("host.a"))
+    code, out, err = run(capsys, "doctor")
+    assert code == 0 and f"profile: {profile}" in err and "docunit: 1 ok" in out
