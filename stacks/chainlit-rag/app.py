@@ -123,7 +123,9 @@ def _sources(hits) -> tuple[str, list[dict], list[cl.Text]]:
     lines, records, elements = [], [], []
     for number, hit in enumerate(hits, start=1):
         chunk = hit.chunk
-        excerpt = " ".join(chunk.text.split())
+        # Heading lines are left out: the location already names the section.
+        body = [line for line in chunk.text.splitlines() if not line.lstrip().startswith("#")]
+        excerpt = " ".join(" ".join(body).split()) or " ".join(chunk.text.split())
         excerpt = excerpt if len(excerpt) <= EXCERPT_CHARS else excerpt[: EXCERPT_CHARS - 1] + "…"
         name = f"Source {number}"
         lines.append(f"- **{name}**: `{chunk.doc}`, {chunk.location}: {excerpt}")

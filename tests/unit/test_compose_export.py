@@ -13,7 +13,7 @@ def test_workshop_exports_its_enabled_services_without_secrets(capsys, ops_home)
     assert main(["export", "compose", "workshop"]) == 0
     text = capsys.readouterr().out
     doc = yaml.safe_load(text)
-    assert set(doc["services"]) == {"open-webui", "webgpu-demo"}
+    assert set(doc["services"]) == {"open-webui", "chainlit-rag", "webgpu-demo"}
     owui = doc["services"]["open-webui"]
     assert owui["image"] == "ghcr.io/open-webui/open-webui:v0.12.4"
     assert owui["ports"] == ["127.0.0.1:3000:8080/tcp"]
