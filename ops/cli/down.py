@@ -5,9 +5,9 @@ from __future__ import annotations
 import typer
 
 from ops import lifecycle
-from ops import profiles as lib
 from ops.cli import app, output
 from ops.errors import ExitCode
+from ops.profiles.loader import load_leniently
 
 
 @app.command("down")
@@ -19,7 +19,10 @@ def down_command(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before deleting volumes."),
 ) -> None:
     """Stop the model host and remove the stack's containers and network; volumes survive unless --volumes."""
-    loaded = lib.load(profile)
+    # A stack whose model folder is gone must still come down: only that problem is set aside.
+    loaded, error, _folders = load_leniently(profile)
+    if loaded is None:
+        raise error
     if (
         volumes
         and not yes

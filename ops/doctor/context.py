@@ -15,6 +15,7 @@ from typing import Any
 
 from ops.errors import DockerError, OpsError
 from ops.profiles import LoadedProfile
+from ops.profiles.loader import load_leniently
 from ops.settings import Settings
 
 #: How long doctor waits for the Docker daemon before calling it unreachable.
@@ -194,41 +195,6 @@ class DoctorContext:
         good, client = self._values.get("docker", (False, None))
         if good and client is not None:
             client.close()
-
-
-def load_leniently(
-    ref: str, settings: Settings
-) -> tuple[LoadedProfile | None, OpsError | None, dict[str, str]]:
-    """Load a profile; a missing model folder is set aside (doctor reports it) rather than fatal.
-
-    A profile whose only problems are its model folders still describes a stack that may be
-    running (its host loaded the model before the folder went), so the other checks can run.
-    """
-    from ops import profiles
-    from ops.profiles.checks import model_dir
-    from ops.profiles.errors import ProfileInvalid
-    from ops.profiles.schema import Profile
-    from ops.profiles.yamlmap import load as load_yaml
-
-    try:
-        return profiles.load(ref, settings), None, {}
-    except ProfileInvalid as exc:
-        folders = {
-            p.field.split(".")[1]: f"{p.message} ({p.hint})" for p in exc.problems if _is_folder(p.field)
-        }
-        if len(folders) != len(exc.problems):
-            return None, exc, {}
-        path = profiles.resolve(ref, settings)
-        profile = Profile.model_validate(load_yaml(path).data)
-        dirs = {a: model_dir(s.path, path.parent) for a, s in profile.models.items() if s.path}
-        return LoadedProfile(profile.name or path.stem, path.resolve(), profile, dirs), None, folders
-    except OpsError as exc:
-        return None, exc, {}
-
-
-def _is_folder(field: str) -> bool:
-    parts = field.split(".")
-    return len(parts) == 3 and parts[0] == "models" and parts[2] == "path"
 
 
 def nearest_existing(path: Path) -> Path:

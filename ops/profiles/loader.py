@@ -117,3 +117,37 @@ def _valid_name(name: str) -> bool:
     except ValidationError:
         return False
     return True
+
+
+def load_leniently(
+    ref: str, settings: Settings | None = None
+) -> tuple[LoadedProfile | None, ProfileError | None, dict[str, str]]:
+    """Load a profile; a missing model folder is set aside (doctor reports it) rather than fatal.
+
+    A profile whose only problems are its model folders still describes a stack that may be
+    running (its host loaded the model before the folder went): `ops doctor` checks it and
+    `ops down` takes it down. Returns (profile or None, the error that stopped it, folder problems).
+    """
+    from ops.errors import OpsError
+    from ops.profiles.checks import model_dir
+    from ops.profiles.yamlmap import load as load_yaml
+
+    try:
+        return load(ref, settings), None, {}
+    except ProfileInvalid as exc:
+        folders = {
+            p.field.split(".")[1]: f"{p.message} ({p.hint})" for p in exc.problems if _is_folder(p.field)
+        }
+        if len(folders) != len(exc.problems):
+            return None, exc, {}
+        path = resolve(ref, settings)
+        profile = Profile.model_validate(load_yaml(path).data)
+        dirs = {a: model_dir(s.path, path.parent) for a, s in profile.models.items() if s.path}
+        return LoadedProfile(profile.name or path.stem, path.resolve(), profile, dirs), None, folders
+    except OpsError as exc:
+        return None, exc, {}
+
+
+def _is_folder(field: str) -> bool:
+    parts = field.split(".")
+    return len(parts) == 3 and parts[0] == "models" and parts[2] == "path"

@@ -148,3 +148,20 @@ def _other_address(exclude: str) -> str:
             if addr.family == socket.AF_INET and addr.address not in (exclude, "127.0.0.1"):
                 return addr.address
     pytest.fail("this machine has no third IPv4 address to probe")
+
+
+def test_down_works_after_the_model_folder_is_gone(tmp_path, ops_home, capsys):
+    import shutil
+
+    from ops import paths
+
+    folder = tmp_path / "model"
+    shutil.copytree(paths.bundled_model("tiny-int4"), folder)
+    path = tmp_path / "gone.yaml"
+    path.write_text(f"models: {{m: {{path: {folder}}}}}\ngateway: {{port: {free_port()}, bind: [127.0.0.1]}}\n")
+    assert main(["up", str(path)]) == 0
+    shutil.rmtree(folder)
+    assert main(["up", str(path)]) == 2  # the profile is invalid now...
+    capsys.readouterr()
+    assert main(["down", str(path)]) == 0  # ...but the running stack must still come down
+    assert "model host of gone stopped" in capsys.readouterr().out

@@ -8,10 +8,11 @@ import pytest
 
 import ops.doctor as doctor
 from ops.doctor import BaseCheck, register
-from ops.doctor.context import DoctorContext, load_leniently
+from ops.doctor.context import DoctorContext
 from ops.doctor.images import DOCKER_HUB, registry_of
 from ops.doctor.services import error_lines
 from ops.errors import UsageError
+from ops.profiles.loader import load_leniently
 from ops.settings import Settings
 
 
