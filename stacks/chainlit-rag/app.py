@@ -22,6 +22,9 @@ from rag.settings import Settings
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 log = logging.getLogger("rag.app")
+# One line per gateway request and per BM25 rebuild would drown what the log is for.
+logging.getLogger("httpx").setLevel(logging.WARNING)
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 SETTINGS = Settings.from_env()
 LIBRARY = Library(SETTINGS)

@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # Log lines go to stderr, so stdout holds nothing but the report.
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     # Samples are seeded by the app's first start only: a user who emptied the folder meant it.
     report = Library(Settings.from_env()).sync(seed=False)
     if args.json:
