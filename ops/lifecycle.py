@@ -324,6 +324,8 @@ def declared_specs(
     loaded: LoadedProfile, settings: Settings | None = None
 ) -> dict[str, specs_mod.ContainerSpec]:
     """The containers the profile declares, with image names as written (nothing is built or pulled)."""
+    from ops.images.policy import default_build_tag
+
     settings = settings or Settings.from_env()
     state = prepare_state(loaded.name, settings)
     ctx = StackContext(
@@ -339,7 +341,12 @@ def declared_specs(
             continue
         kind = services.get(service.kind)
         env = kind.environment(ctx) if kind.environment else {}
-        image = service.image or kind.image or f"ops/{kind.recipe or service.kind}:local"
+        recipe = specs_mod.recipe_dir(service, loaded.path.parent)
+        image = (
+            service.image
+            or kind.image
+            or (default_build_tag(recipe) if recipe else f"ops-{service.kind}:local")
+        )
         result[name] = specs_mod.build(loaded, name, env, image)
     return result
 

@@ -66,7 +66,10 @@ def test_sign_in_send_a_message_see_the_answer(open_webui, browser_plain):
     context = browser_plain.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     try:
-        page.goto(f"{url}/auth", wait_until="networkidle")
+        page.goto(f"{url}/auth", wait_until="load")
+        # The sign-in form is rendered by the front end once its config call answers: under load
+        # that takes a while after the page itself has loaded.
+        page.wait_for_selector("#email", timeout=120_000)
         page.fill("#email", email)
         page.fill("#password", password)
         page.click("button[type=submit]")
@@ -84,9 +87,10 @@ def test_sign_in_send_a_message_see_the_answer(open_webui, browser_plain):
         while time.monotonic() < deadline and len(text.split()) < 3:
             text = answer.inner_text().strip()
             page.wait_for_timeout(250)
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "open-webui-chat.png"))
         assert "model's maximum context length" not in text, text
         assert len(text.split()) >= 3, f"no answer from the model: {text!r}"
     finally:
+        # Saved pass or fail: a person can see what the browser saw.
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "open-webui-chat.png"))
         context.close()
