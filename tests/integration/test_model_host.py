@@ -158,7 +158,9 @@ def test_down_works_after_the_model_folder_is_gone(tmp_path, ops_home, capsys):
     folder = tmp_path / "model"
     shutil.copytree(paths.bundled_model("tiny-int4"), folder)
     path = tmp_path / "gone.yaml"
-    path.write_text(f"models: {{m: {{path: {folder}}}}}\ngateway: {{port: {free_port()}, bind: [127.0.0.1]}}\n")
+    path.write_text(
+        f"models: {{m: {{path: {folder}}}}}\ngateway: {{port: {free_port()}, bind: [127.0.0.1]}}\n"
+    )
     assert main(["up", str(path)]) == 0
     shutil.rmtree(folder)
     assert main(["up", str(path)]) == 2  # the profile is invalid now...
