@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import fcntl
-import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import docker.errors
@@ -21,6 +19,7 @@ import docker.errors
 from ops import reconcile, services
 from ops.errors import ConflictError, DockerError, OpsError
 from ops.host import ports, process
+from ops.locks import file_lock
 from ops.network import bind_addresses, ensure_network, network_name
 from ops.profiles import LoadedProfile
 from ops.services import StackContext
@@ -61,17 +60,9 @@ class UpReport:
     secrets_file: str = ""
 
 
-@contextlib.contextmanager
-def stack_lock(state: StackState) -> Iterator[None]:
+def stack_lock(state: StackState):
     """Serialise ``up`` and ``down`` of one stack across processes."""
-    state.ensure()
-    fd = os.open(state.root / "up.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+    return file_lock(state.root / "up.lock")
 
 
 def context(loaded: LoadedProfile, state: StackState, models: list[ModelPlan]) -> StackContext:

@@ -8,15 +8,14 @@ registered with :func:`redact`, which the CLI applies to anything it writes to a
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import secrets as _random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from ops.errors import OpsError
+from ops.locks import file_lock
 
 MASK = "********"
 _KNOWN: set[str] = set()
@@ -129,14 +128,5 @@ class SecretStore:
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        lock = self.path.with_suffix(".lock")
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+    def _locked(self):
+        return file_lock(self.path.with_suffix(".lock"))

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +17,7 @@ from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wa
 from ops.errors import ConflictError, ModelError, ProbeTimeout
 from ops.host import ports
 from ops.host.server import HostInfo
+from ops.locks import file_lock
 from ops.profiles import LoadedProfile
 from ops.state import StackState
 
@@ -60,17 +59,9 @@ def status(state: StackState, timeout: float = 2.0) -> HostStatus:
     return HostStatus(state.name, True, False, info, health, state.log_file)
 
 
-@contextlib.contextmanager
-def _locked(state: StackState) -> Iterator[None]:
+def _locked(state: StackState):
     """Serialise host starts and stops of one stack across processes."""
-    state.ensure()
-    fd = os.open(state.root / "host.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+    return file_lock(state.root / "host.lock")
 
 
 def start(
