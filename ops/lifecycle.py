@@ -207,6 +207,9 @@ def _watcher(say: Say):
     seen: dict[str, str] = {}
 
     def watch(health: dict) -> None:
+        if "replacing" in health:
+            say(f"model host: restarting, {health['replacing']}")
+            return
         for alias, model_state in health.get("models", {}).items():
             detail = health.get("details", {}).get(alias) or model_state
             if seen.get(alias) != detail:

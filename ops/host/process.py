@@ -14,9 +14,9 @@ import httpx
 import psutil
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
 
-from ops.errors import ConflictError, ModelError, ProbeTimeout
+from ops.errors import ModelError, ProbeTimeout
 from ops.host import ports
-from ops.host.server import HostInfo
+from ops.host.server import HostInfo, fingerprint
 from ops.locks import file_lock
 from ops.profiles import LoadedProfile
 from ops.state import StackState
@@ -75,15 +75,20 @@ def start(
     with _locked(state):
         current = status(state)
         if current.running and current.info:
-            if current.info.port != loaded.profile.gateway.port or set(current.info.addresses) != set(
-                addresses
-            ):
-                raise ConflictError(
-                    f"the model host of stack {state.name} runs with another port or addresses",
-                    hint=f"run `ops down {state.name}` first, then `ops up` again",
-                )
-            wait_ready(current.info, None, state, timeout, watch)
-            return current.info, True
+            same = (
+                current.info.port == loaded.profile.gateway.port
+                and set(current.info.addresses) == set(addresses)
+                and current.info.fingerprint == fingerprint(loaded)
+            )
+            if same:
+                wait_ready(current.info, None, state, timeout, watch)
+                return current.info, True
+            # The profile's models or gateway changed since it started: replace it, as reconcile
+            # replaces a container whose spec changed.
+            if watch:
+                watch({"replacing": "the profile's models or gateway settings changed"})
+            _stop(state, current.info.pid)
+            current = status(state)
         if current.stale:
             state.pid_file.unlink(missing_ok=True)
         ports.check_free(addresses, loaded.profile.gateway.port)
@@ -177,15 +182,20 @@ def stop(state: StackState, timeout: float = 20.0) -> bool:
             if current.stale:
                 state.pid_file.unlink(missing_ok=True)
             return False
-        process = psutil.Process(current.info.pid)
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except psutil.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-        state.pid_file.unlink(missing_ok=True)
+        _stop(state, current.info.pid, timeout)
         return True
+
+
+def _stop(state: StackState, pid: int, timeout: float = 20.0) -> None:
+    """SIGTERM ``pid`` and wait (SIGKILL after ``timeout``); the caller holds the host lock."""
+    process = psutil.Process(pid)
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except psutil.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+    state.pid_file.unlink(missing_ok=True)
 
 
 def last_log_lines(state: StackState, count: int = 30) -> list[str]:

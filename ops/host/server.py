@@ -45,6 +45,8 @@ class HostInfo:
     addresses: tuple[str, ...]
     profile: str
     started: float
+    #: Digest of what the host serves (models, gateway settings): a change means a restart.
+    fingerprint: str = ""
 
     @property
     def url(self) -> str:
@@ -63,6 +65,7 @@ class HostInfo:
                 tuple(data["addresses"]),
                 data["profile"],
                 data["started"],
+                data.get("fingerprint", ""),
             )
         except (OSError, ValueError, KeyError, TypeError):
             return None
@@ -156,6 +159,18 @@ class Host:
                 log.warning("closing provider %s: %s", chosen.name, exc)
 
 
+def fingerprint(loaded: LoadedProfile) -> str:
+    """A digest of everything the host's behaviour depends on in the profile."""
+    import hashlib
+
+    data = {
+        "models": {alias: spec.model_dump() for alias, spec in loaded.profile.models.items()},
+        "dirs": {alias: str(folder) for alias, folder in loaded.model_dirs.items()},
+        "gateway": loaded.profile.gateway.model_dump(mode="json"),
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def warm_up(route: Route, timeout: float = 300.0) -> None:
     """One short generation straight at the upstream, so the first real request is not the slow one."""
     headers = {"authorization": f"Bearer {route.api_key.reveal()}"} if route.api_key else {}
@@ -192,7 +207,9 @@ def serve(loaded: LoadedProfile, addresses: list[str], settings: Settings | None
     server = uvicorn.Server(
         uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=5)
     )
-    info = HostInfo(os.getpid(), gateway.port, tuple(addresses), str(loaded.path), time.time())
+    info = HostInfo(
+        os.getpid(), gateway.port, tuple(addresses), str(loaded.path), time.time(), fingerprint(loaded)
+    )
     info.write(state.pid_file)
     log.info("gateway for stack %s on %s", loaded.name, ", ".join(f"{a}:{gateway.port}" for a in addresses))
     loader = threading.Thread(target=host.load_all, args=(plans,), name="model-loader", daemon=True)

@@ -167,3 +167,30 @@ def test_down_works_after_the_model_folder_is_gone(tmp_path, ops_home, capsys):
     capsys.readouterr()
     assert main(["down", str(path)]) == 0  # ...but the running stack must still come down
     assert "model host of gone stopped" in capsys.readouterr().out
+
+
+def test_a_changed_profile_replaces_the_running_host(tmp_path, ops_home, capsys):
+    port = free_port()
+    path = tmp_path / "changing.yaml"
+    path.write_text(
+        f"models: {{tiny: {{path: bundled:tiny-fp32}}}}\ngateway: {{port: {port}, bind: [127.0.0.1]}}\n"
+    )
+    try:
+        assert main(["up", str(path)]) == 0
+        first = httpx.get(f"http://127.0.0.1:{port}/health").json()
+        path.write_text(
+            "models: {tiny: {path: bundled:tiny-fp32}, tiny-int4: {path: bundled:tiny-int4}}\n"
+            f"gateway: {{port: {port}, bind: [127.0.0.1]}}\n"
+        )
+        capsys.readouterr()
+        assert main(["up", str(path)]) == 0
+        err = capsys.readouterr().err
+        assert "model host: restarting, the profile's models or gateway settings changed" in err
+        assert "model host started" in err
+        after = httpx.get(f"http://127.0.0.1:{port}/health").json()
+        assert first["models"] == {"tiny": "ready"}
+        assert after["models"] == {"tiny": "ready", "tiny-int4": "ready"}
+        assert main(["up", str(path)]) == 0
+        assert "model host already running" in capsys.readouterr().err
+    finally:
+        main(["down", str(path)])
