@@ -7,7 +7,6 @@ drives Debian's Chromium through Playwright and saves a screenshot to artifacts/
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from pathlib import Path
 
@@ -16,17 +15,17 @@ import pytest
 from ops import lifecycle, profiles
 from ops.services import openwebui
 from ops.state import StackState
-from tests.integration.hosts import free_port
+from tests.integration.hosts import free_port, module_home
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 STACK = "owbrowser"
 
 
+home, ops_home = module_home("owb-home")
+
+
 @pytest.fixture(scope="module")
-def open_webui(tmp_path_factory, docker_client):
-    home = tmp_path_factory.mktemp("owb-home")
-    previous = os.environ.get("OPS_HOME")
-    os.environ["OPS_HOME"] = str(home)
+def open_webui(home, tmp_path_factory, docker_client):
     port = free_port()
     path = tmp_path_factory.mktemp("owb") / f"{STACK}.yaml"
     path.write_text(
@@ -55,10 +54,6 @@ volumes:
         yield f"http://127.0.0.1:{port}", email, password
     finally:
         lifecycle.down(loaded, remove_volumes=True)
-        if previous is None:
-            os.environ.pop("OPS_HOME", None)
-        else:
-            os.environ["OPS_HOME"] = previous
 
 
 def test_sign_in_send_a_message_see_the_answer(open_webui, browser_plain):

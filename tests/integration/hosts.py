@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
+
+import pytest
 
 from ops import profiles
 from ops.host import process
@@ -55,3 +58,30 @@ class RunningHost:
 
     def stop(self) -> bool:
         return process.stop(self.state)
+
+
+def module_home(prefix: str):
+    """Fixtures for a module whose stack lives in one ``OPS_HOME`` for all its tests.
+
+    Returns ``(home, ops_home)``: assign them at module level. ``home`` is module-scoped and sets
+    ``OPS_HOME`` itself (monkeypatch is function-scoped), restoring it after the module's stack is
+    gone; ``ops_home`` overrides the autouse per-test home so each test sees the module's.
+    """
+
+    @pytest.fixture(scope="module")
+    def home(tmp_path_factory):
+        path = tmp_path_factory.mktemp(prefix)
+        previous = os.environ.get("OPS_HOME")
+        os.environ["OPS_HOME"] = str(path)
+        yield path
+        if previous is None:
+            os.environ.pop("OPS_HOME", None)
+        else:
+            os.environ["OPS_HOME"] = previous
+
+    @pytest.fixture
+    def ops_home(home, monkeypatch):
+        monkeypatch.setenv("OPS_HOME", str(home))
+        return home
+
+    return home, ops_home

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import socket
 import threading
@@ -29,7 +28,7 @@ from ops import lifecycle, profiles
 from ops.cli import main
 from ops.services import chainlit
 from ops.state import StackState
-from tests.integration.hosts import free_port
+from tests.integration.hosts import free_port, module_home
 
 STACK = "clragemb"
 DIM = 128
@@ -82,15 +81,11 @@ def vector(text: str) -> list[float]:
     return (row / max(np.linalg.norm(row), 1e-12)).tolist()
 
 
-@pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    return tmp_path_factory.mktemp("clragemb-home")
+home, ops_home = module_home("clragemb-home")
 
 
 @pytest.fixture(scope="module")
 def stack(home, tmp_path_factory, docker_client, base_image):
-    previous = os.environ.get("OPS_HOME")
-    os.environ["OPS_HOME"] = str(home)
     server = EmbeddingsServer()
     server.start()
     app_port, gateway_port = free_port(), free_port()
@@ -123,17 +118,6 @@ volumes:
     finally:
         lifecycle.down(loaded, remove_volumes=True)
         server.stop()
-        if previous is None:
-            os.environ.pop("OPS_HOME", None)
-        else:
-            os.environ["OPS_HOME"] = previous
-
-
-@pytest.fixture
-def ops_home(home, monkeypatch):
-    """This module's stack lives in one home for all its tests."""
-    monkeypatch.setenv("OPS_HOME", str(home))
-    return home
 
 
 def test_the_app_embeds_through_the_gateway_and_retrieves_with_it(stack, capsys):

@@ -9,7 +9,6 @@ as a browser would (sign in, Socket.IO, ``client_message``), and assert on what 
 from __future__ import annotations
 
 import json
-import os
 import time
 
 import httpx
@@ -21,22 +20,18 @@ from ops.errors import OpsError
 from ops.host import process
 from ops.services import chainlit
 from ops.state import StackState
-from tests.integration.hosts import free_port
+from tests.integration.hosts import free_port, module_home
 
 STACK = "clrag"
 SERVICE = "rag"
 QUESTION = "Which port does the WebGPU demo listen on?"
 
 
-@pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    return tmp_path_factory.mktemp("clrag-home")
+home, ops_home = module_home("clrag-home")
 
 
 @pytest.fixture(scope="module")
 def stack(home, tmp_path_factory, docker_client, base_image):
-    previous = os.environ.get("OPS_HOME")
-    os.environ["OPS_HOME"] = str(home)
     app_port, gateway_port = free_port(), free_port()
     path = tmp_path_factory.mktemp("clrag") / f"{STACK}.yaml"
     path.write_text(
@@ -68,17 +63,6 @@ volumes:
         yield loaded, report, f"http://127.0.0.1:{app_port}"
     finally:
         lifecycle.down(loaded, remove_volumes=True)
-        if previous is None:
-            os.environ.pop("OPS_HOME", None)
-        else:
-            os.environ["OPS_HOME"] = previous
-
-
-@pytest.fixture
-def ops_home(home, monkeypatch):
-    """This module's stack lives in one home for all its tests."""
-    monkeypatch.setenv("OPS_HOME", str(home))
-    return home
 
 
 def cookies_for(loaded, url: str) -> dict[str, str]:

@@ -29,7 +29,7 @@ from ops.host.server import HostInfo
 from ops.profiles import LoadedProfile
 from ops.stack import LABEL_STACK
 from ops.state import StackState
-from tests.integration.hosts import free_port
+from tests.integration.hosts import free_port, module_home
 from tests.integration.webimage import web_image  # noqa: F401  (fixture)
 
 STACK = f"doctor-{uuid.uuid4().hex[:6]}"
@@ -46,15 +46,11 @@ class Stack:
     web_port: int
 
 
-@pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    return tmp_path_factory.mktemp("doctor-home")
+home, ops_home = module_home("doctor-home")
 
 
 @pytest.fixture(scope="module")
 def stack(home, tmp_path_factory, docker_client, web_image):  # noqa: F811
-    previous = os.environ.get("OPS_HOME")
-    os.environ["OPS_HOME"] = str(home)
     folder = tmp_path_factory.mktemp("doctor")
     model_dir = folder / "tiny"
     shutil.copytree(paths.bundled_model("tiny-fp32"), model_dir)
@@ -84,18 +80,7 @@ volumes:
         yield Stack(path, loaded, model_dir, gateway_port, web_port)
     finally:
         lifecycle.down(loaded, remove_volumes=True)
-        if previous is None:
-            os.environ.pop("OPS_HOME", None)
-        else:
-            os.environ["OPS_HOME"] = previous
     assert docker_client.containers.list(all=True, filters={"label": f"{LABEL_STACK}={STACK}"}) == []
-
-
-@pytest.fixture
-def ops_home(home, monkeypatch):
-    """This module's stack lives in one home for all its tests."""
-    monkeypatch.setenv("OPS_HOME", str(home))
-    return home
 
 
 @pytest.fixture

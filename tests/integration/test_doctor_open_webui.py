@@ -7,7 +7,6 @@ on a machine: several minutes; cached after that).
 from __future__ import annotations
 
 import json
-import os
 import uuid
 
 import httpx
@@ -18,22 +17,18 @@ from ops.cli import main
 from ops.services import openwebui
 from ops.stack import GATEWAY_KEY
 from ops.state import StackState
-from tests.integration.hosts import free_port
+from tests.integration.hosts import free_port, module_home
 
 STACK = f"docowui-{uuid.uuid4().hex[:6]}"
 MACHINE_CHECKS = {"host.gpu", "host.memory", "host.disk", "docker.disk"}
 SERVICE = "open-webui"
 
 
-@pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    return tmp_path_factory.mktemp("docowui-home")
+home, ops_home = module_home("docowui-home")
 
 
 @pytest.fixture(scope="module")
 def stack(home, tmp_path_factory, docker_client, open_webui_image):
-    previous = os.environ.get("OPS_HOME")
-    os.environ["OPS_HOME"] = str(home)
     ui_port, gateway_port = free_port(), free_port()
     path = tmp_path_factory.mktemp("docowui") / f"{STACK}.yaml"
     path.write_text(
@@ -60,17 +55,6 @@ volumes:
         yield path, loaded, f"http://127.0.0.1:{ui_port}"
     finally:
         lifecycle.down(loaded, remove_volumes=True)
-        if previous is None:
-            os.environ.pop("OPS_HOME", None)
-        else:
-            os.environ["OPS_HOME"] = previous
-
-
-@pytest.fixture
-def ops_home(home, monkeypatch):
-    """This module's stack lives in one home for all its tests."""
-    monkeypatch.setenv("OPS_HOME", str(home))
-    return home
 
 
 def admin(url: str) -> dict[str, str]:

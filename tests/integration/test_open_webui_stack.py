@@ -15,22 +15,16 @@ from ops.cli import main
 from ops.services import openwebui
 from ops.stack import GATEWAY_KEY
 from ops.state import StackState
-from tests.integration.hosts import free_port
+from tests.integration.hosts import free_port, module_home
 
 STACK = "owui"
 
 
-@pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    return tmp_path_factory.mktemp("owui-home")
+home, ops_home = module_home("owui-home")
 
 
 @pytest.fixture(scope="module")
 def stack(home, tmp_path_factory, docker_client, base_image):
-    import os
-
-    previous = os.environ.get("OPS_HOME")
-    os.environ["OPS_HOME"] = str(home)
     ui_port, gateway_port = free_port(), free_port()
     path = tmp_path_factory.mktemp("owui") / f"{STACK}.yaml"
     path.write_text(
@@ -59,17 +53,6 @@ volumes:
         yield loaded, report, f"http://127.0.0.1:{ui_port}"
     finally:
         lifecycle.down(loaded, remove_volumes=True)
-    if previous is None:
-        os.environ.pop("OPS_HOME", None)
-    else:
-        os.environ["OPS_HOME"] = previous
-
-
-@pytest.fixture
-def ops_home(home, monkeypatch):
-    """This module's stack lives in one home for all its tests."""
-    monkeypatch.setenv("OPS_HOME", str(home))
-    return home
 
 
 def admin_token(loaded, url: str) -> str:
