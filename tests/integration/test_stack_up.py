@@ -229,3 +229,15 @@ def test_two_ups_at_once_are_serialised(stack, docker_client, ops_home):
     assert sum("nothing changed" in out for out in outputs) == 1, (
         "the second waited for the first, then found it done"
     )
+
+
+def test_logs_of_a_service_and_of_the_host(stack, capsys):
+    write, _ = stack
+    path = write()
+    assert run(capsys, "up", path)[0] == 0
+    code, out, _ = run(capsys, "logs", path, "web", "--tail", "5")
+    assert code == 0 and "GET /health" in out  # the container's own access log: the probe's requests
+    code, out, _ = run(capsys, "logs", path, "host")
+    assert code == 0 and "gateway for stack recon on 127.0.0.1" in out
+    code, _, err = run(capsys, "logs", path, "nope")
+    assert code == 2 and "no running service 'nope'" in err and "services: host, api, web" in err
