@@ -5,15 +5,13 @@ Everything here is package-scoped: the image is built once for all e2e tests, an
 and the container are gone before the integration tier (whose cleanup removes every
 ``ops.test=true`` container) starts. The image and containers are removed by label afterwards.
 
-``tests/conftest.py`` defines ``require``, but a nested ``conftest.py`` cannot import it
-reliably (both are top-level modules named ``conftest``), so the gate is repeated here.
+A missing browser or daemon fails in CI and skips elsewhere (``tests.conftest.missing``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -23,6 +21,7 @@ from ops.bench.webgpu import assemble_site, find_chromium, launch_chromium, serv
 from ops.docker_engine import connect
 from ops.errors import DockerError, OpsError
 from ops.images.base import BASE_IMAGE, ensure_base_image
+from tests.conftest import missing
 from tests.e2e.containers import TEST_LABELS, remove_by_label, start_demo_container
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,19 +30,12 @@ ARTIFACTS = ROOT / "artifacts"
 IMAGE_TAG = "ops-webgpu-demo:test"
 
 
-def _missing(what: str) -> None:
-    """Fail in CI (``OPS_CI=1``), skip elsewhere: the same rule as ``tests/conftest.require``."""
-    if os.environ.get("OPS_CI") == "1":
-        pytest.fail(f"{what} is required in CI and is missing")
-    pytest.skip(f"{what} not available on this machine")
-
-
 @pytest.fixture(scope="package")
 def chromium() -> Path:
     """Debian's Chromium (``.ci/ensure-chromium`` installs it); never a downloaded browser."""
     path = find_chromium()
     if path is None:
-        _missing("Chromium at /usr/bin/chromium (bash .ci/ensure-chromium)")
+        missing("Chromium at /usr/bin/chromium (bash .ci/ensure-chromium)")
     return path
 
 
@@ -53,7 +45,7 @@ def playwright_api():
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _missing("Playwright's Python package (pip install playwright==1.65.2)")
+        missing("Playwright's Python package (pip install playwright==1.65.2)")
     with sync_playwright() as api:
         yield api
 
@@ -81,7 +73,7 @@ def demo_context(tmp_path_factory) -> Path:
     try:
         assemble_site(out)
     except OpsError as exc:
-        _missing(f"the assembled WebGPU demo ({exc}; {exc.hint})")
+        missing(f"the assembled WebGPU demo ({exc}; {exc.hint})")
     return out
 
 
@@ -97,7 +89,7 @@ def docker_client():
     try:
         client = connect(timeout=30)
     except DockerError as exc:
-        _missing(f"a Docker daemon ({exc}; {exc.hint})")
+        missing(f"a Docker daemon ({exc}; {exc.hint})")
     yield client
     client.close()
 
@@ -108,7 +100,7 @@ def demo_image(docker_client, demo_context) -> str:
     try:
         base = ensure_base_image(docker_client, BASE_IMAGE)
     except DockerError as exc:
-        _missing(f"the base image {BASE_IMAGE} ({exc}; {exc.hint})")
+        missing(f"the base image {BASE_IMAGE} ({exc}; {exc.hint})")
     try:
         docker_client.images.build(
             path=str(demo_context),

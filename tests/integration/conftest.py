@@ -1,12 +1,10 @@
 """Fixtures for tests that need a real Docker daemon.
 
-``tests/conftest.py`` defines ``require``, but a nested ``conftest.py`` cannot import it
-reliably (both are top-level modules named ``conftest``), so the gate is repeated here.
+A missing daemon fails in CI and skips elsewhere (``tests.conftest.missing``); the test folders
+are packages, so that one rule is imported rather than repeated.
 """
 
 from __future__ import annotations
-
-import os
 
 import docker
 import pytest
@@ -14,15 +12,9 @@ import pytest
 from ops.docker_engine import connect
 from ops.errors import DockerError
 from ops.images.base import BASE_IMAGE, ensure_base_image
+from tests.conftest import missing
 
 TEST_LABEL = "ops.test"
-
-
-def _missing(what: str) -> None:
-    """Fail in CI (``OPS_CI=1``), skip elsewhere: the same rule as ``tests/conftest.require``."""
-    if os.environ.get("OPS_CI") == "1":
-        pytest.fail(f"{what} is required in CI and is missing")
-    pytest.skip(f"{what} not available on this machine")
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +23,7 @@ def docker_client() -> docker.DockerClient:
     try:
         client = connect()
     except DockerError as exc:
-        _missing(f"a Docker daemon ({exc}; {exc.hint})")
+        missing(f"a Docker daemon ({exc}; {exc.hint})")
     yield client
     client.close()
 
@@ -42,7 +34,7 @@ def base_image(docker_client) -> str:
     try:
         return ensure_base_image(docker_client, BASE_IMAGE)
     except DockerError as exc:
-        _missing(f"the base image {BASE_IMAGE} ({exc}; {exc.hint})")
+        missing(f"the base image {BASE_IMAGE} ({exc}; {exc.hint})")
 
 
 @pytest.fixture
