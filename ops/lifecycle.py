@@ -65,14 +65,14 @@ def stack_lock(state: StackState):
     return file_lock(state.root / "up.lock")
 
 
-def context(loaded: LoadedProfile, state: StackState, models: list[ModelPlan]) -> StackContext:
-    """The wiring context for the stack's services."""
+def context(loaded: LoadedProfile, state: StackState, models: tuple[str, ...]) -> StackContext:
+    """The wiring context for the stack's services; ``models`` are the aliases the gateway serves."""
     return StackContext(
         stack=loaded.name,
         gateway_port=loaded.profile.gateway.port,
         gateway_key=state.secrets.get_or_create(GATEWAY_KEY),
         secrets=state.secrets,
-        models=tuple(m.alias for m in models if m.use),
+        models=models,
     )
 
 
@@ -144,7 +144,7 @@ def up(
         reports: list[ServiceReport] = []
         chain: dict[str, str] = {}
         try:
-            ctx = context(loaded, state, models)
+            ctx = context(loaded, state, tuple(m.alias for m in models if m.use))
             if client is not None:
                 gateway_ip = ensure_network(client, loaded.name)
                 the_plan, wanted_specs, images = _reconcile(client, loaded, ctx, wanted, gateway_ip, say)
@@ -163,7 +163,7 @@ def up(
         if the_plan is not None:
             verbs = {a.service: a.verb for a in the_plan.actions}
             for name, spec in wanted_specs.items():
-                url = _service_url(spec)
+                url = spec.url
                 reports.append(ServiceReport(name, spec.kind, verbs[name], url, spec.image, images[name][2]))
                 kind = services.get(spec.kind)
                 if kind.chain and url and changed:
@@ -260,13 +260,6 @@ def _path(value, loaded: LoadedProfile):
     return path if path.is_absolute() else (loaded.path.parent / path).resolve()
 
 
-def _service_url(spec) -> str:
-    for port in spec.ports:
-        host = "127.0.0.1" if port.host_ip == "0.0.0.0" else port.host_ip
-        return f"http://{host}:{port.host_port}"
-    return ""
-
-
 @dataclass(frozen=True)
 class DownReport:
     """What ``down`` removed."""
@@ -318,30 +311,15 @@ def declared_specs(
     loaded: LoadedProfile, settings: Settings | None = None
 ) -> dict[str, specs_mod.ContainerSpec]:
     """The containers the profile declares, with image names as written (nothing is built or pulled)."""
-    from ops.images.policy import default_build_tag
-
     settings = settings or Settings.from_env()
-    state = prepare_state(loaded.name, settings)
-    ctx = StackContext(
-        stack=loaded.name,
-        gateway_port=loaded.profile.gateway.port,
-        gateway_key=state.secrets.get_or_create(GATEWAY_KEY),
-        secrets=state.secrets,
-        models=tuple(loaded.profile.models),
-    )
+    ctx = context(loaded, prepare_state(loaded.name, settings), tuple(loaded.profile.models))
     result = {}
     for name, service in loaded.profile.services.items():
         if not service.enabled:
             continue
         kind = services.get(service.kind)
         env = kind.environment(ctx) if kind.environment else {}
-        recipe = specs_mod.recipe_dir(service, loaded.path.parent)
-        image = (
-            service.image
-            or kind.image
-            or (default_build_tag(recipe) if recipe else f"ops-{service.kind}:local")
-        )
-        result[name] = specs_mod.build(loaded, name, env, image)
+        result[name] = specs_mod.build(loaded, name, env, specs_mod.declared_image(loaded, name))
     return result
 
 

@@ -184,8 +184,7 @@ def _services(loaded, state, lifecycle, reconcile, say) -> list[Step]:
     except OpsError as exc:
         return [Step("services", "fail", f"{exc.message} ({exc.hint})")]
     specs = lifecycle.declared_specs(loaded)
-    ctx = lifecycle.context(loaded, state, [])
-    ctx = type(ctx)(**{**ctx.__dict__, "models": tuple(loaded.model_dirs) or tuple(loaded.profile.models)})
+    ctx = lifecycle.context(loaded, state, tuple(loaded.model_dirs) or tuple(loaded.profile.models))
     steps = []
     for name in wanted:
         spec = specs[name]
@@ -193,7 +192,7 @@ def _services(loaded, state, lifecycle, reconcile, say) -> list[Step]:
         if container is None or container.status != "running":
             steps.append(Step(name, "fail", f"not running: run `ops up {loaded.name}`"))
             continue
-        url = next((f"http://{p.host_ip}:{p.host_port}" for p in spec.ports), "")
+        url = spec.url
         kind = services.get(spec.kind)
         say(f"{name} through its own API")
         if kind.chain:

@@ -57,8 +57,9 @@ def status_command(
     if profile:
         names = [lib.load(profile).name]
     else:
-        root = settings.home / "stacks"
-        names = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+        from ops.inventory import known_stacks
+
+        names = known_stacks(settings)
     statuses = [process.status(StackState.for_stack(name, settings)) for name in names]
     if json_:
         output.emit_json(statuses)

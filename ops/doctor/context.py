@@ -86,26 +86,21 @@ class DoctorContext:
 
     def specs(self) -> dict:
         """The containers the profile declares (ports, mounts, health), without their environment."""
-        from ops import services
         from ops.services import spec as specs_mod
 
         def build() -> dict:
             result = {}
             for name in self.service_kinds():
-                service = self.loaded.profile.services[name]
-                kind = services.get(service.kind)
-                image = service.image or kind.image or f"ops/{kind.recipe or service.kind}:local"
-                result[name] = specs_mod.build(self.loaded, name, {}, image)
+                result[name] = specs_mod.build(
+                    self.loaded, name, {}, specs_mod.declared_image(self.loaded, name)
+                )
             return result
 
         return self.once("specs", build)
 
     def service_url(self, service: str) -> str:
         """The service's base URL on this machine (its first published port)."""
-        for port in self.specs()[service].ports:
-            host = "127.0.0.1" if port.host_ip == "0.0.0.0" else port.host_ip
-            return f"http://{host}:{port.host_port}"
-        return ""
+        return self.specs()[service].url
 
     # -- secrets and the model host -------------------------------------------------------------
 

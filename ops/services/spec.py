@@ -121,6 +121,14 @@ class ContainerSpec:
         return ContainerProbe(container)
 
     @property
+    def url(self) -> str:
+        """The service's base URL on this machine (its first published port), or empty."""
+        for port in self.ports:
+            host = "127.0.0.1" if port.host_ip == "0.0.0.0" else port.host_ip
+            return f"http://{host}:{port.host_port}"
+        return ""
+
+    @property
     def timeout(self) -> float:
         """Seconds to wait for readiness."""
         return self.health.timeout if self.health else DEFAULT_HEALTH_TIMEOUT
@@ -147,6 +155,18 @@ def default_ports(kind: services.ServiceKind) -> tuple[PortMapping, ...]:
     if kind.port and kind.host_port:
         return (PortMapping("127.0.0.1", kind.host_port, kind.port),)
     return ()
+
+
+def declared_image(loaded: LoadedProfile, name: str) -> str:
+    """The image service ``name`` runs as the profile declares it: its image, else its kind's, else its build tag."""
+    from ops.images.policy import default_build_tag
+
+    service = loaded.profile.services[name]
+    kind = services.get(service.kind)
+    recipe = recipe_dir(service, loaded.path.parent)
+    return (
+        service.image or kind.image or (default_build_tag(recipe) if recipe else f"ops-{service.kind}:local")
+    )
 
 
 def recipe_dir(service: ServiceSpec, profile_dir: Path) -> Path | None:
