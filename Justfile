@@ -53,9 +53,17 @@ bench profile="offline": setup docker
     {{bin}}/python -m ops.bench.stub --overhead
     {{bin}}/python -m ops.bench.stub --overhead --delay-ms 20 --concurrency 8,16,32
 
+# Benchmark ops doctor on a healthy stack and with the network a black hole (brings the stack up and down)
+bench-doctor profile="workshop": setup docker
+    {{bin}}/python -m ops.bench.doctor {{profile}}
+
 # Benchmark the WebGPU demo in Chromium: page load to first prediction, wasm vs WebGPU
 bench-webgpu: setup chromium
     {{bin}}/python -m ops.bench.webgpu
+
+# Benchmark the Chainlit RAG app's ingest and top-5 retrieval on a generated corpus, against rank-bm25
+bench-rag *args: setup
+    {{bin}}/python -m ops.bench.rag {{args}}
 
 # Re-create a bundled model (default: the committed tiny fp32 one); see ops/models/bundled/README.md
 tiny-model *args: setup

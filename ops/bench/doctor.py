@@ -1,0 +1,128 @@
+"""Benchmark: a full ``ops doctor`` run on a healthy stack, and with the network a black hole.
+
+The stack is brought up once (``ops up``), then ``ops doctor PROFILE --json`` runs several times as a
+whole CLI process (what a user waits for, interpreter start-up included) and in-process (the checks
+alone). Then the same with the Foundry catalog and the package index pointed at a local TCP server
+that accepts connections and never answers, the way a firewall that drops packets looks. Figures are
+medians and maxima; the goal (issue "ops doctor"): under 2 s healthy, under 5 s with the black hole.
+
+    python -m ops.bench.doctor [PROFILE] [--runs 5] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from ops import lifecycle, profiles
+from ops.bench.stats import median
+from ops.doctor.runner import diagnose
+from ops.settings import OPS_CATALOG_TIMEOUT, OPS_CATALOG_URL, Settings
+
+
+@dataclass(frozen=True)
+class Timing:
+    """One condition's figures, in seconds."""
+
+    condition: str
+    cli: list[float]
+    in_process: list[float]
+    summary: dict[str, int]
+    slowest: tuple[str, float]  # the slowest check of the last in-process run
+
+
+@contextlib.contextmanager
+def black_hole() -> Iterator[str]:
+    """``host:port`` of a TCP server that completes handshakes and never says a word."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(64)
+        yield f"127.0.0.1:{sock.getsockname()[1]}"
+
+
+def measure(condition: str, ref: str, runs: int, env: dict[str, str], say: Callable[[str], None]) -> Timing:
+    """Run doctor ``runs`` times as a CLI process and in-process with ``env`` applied."""
+    cli, inner = [], []
+    summary: dict[str, int] = {}
+    slowest = ("", 0.0)
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        for i in range(runs):
+            say(f"{condition}: run {i + 1}/{runs}")
+            started = time.perf_counter()
+            done = subprocess.run(
+                [sys.executable, "-m", "ops", "doctor", ref, "--json"],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            cli.append(time.perf_counter() - started)
+            summary = json.loads(done.stdout)["summary"]
+            started = time.perf_counter()
+            report = diagnose(ref, settings=Settings.from_env())
+            inner.append(time.perf_counter() - started)
+            slow = max(report.checks, key=lambda r: r.seconds)
+            slowest = (slow.name, slow.seconds)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return Timing(condition, cli, inner, summary, slowest)
+
+
+def run(ref: str = "workshop", runs: int = 5, keep: bool = False, say=lambda _: None) -> list[Timing]:
+    """Bring ``ref`` up, time doctor healthy and with a black hole, then take it down unless ``keep``."""
+    loaded = profiles.load(ref)
+    say(f"ops up {loaded.name}")
+    lifecycle.up(loaded, say=say)
+    try:
+        timings = [measure("healthy", str(loaded.path), runs, {}, say)]
+        with black_hole() as hole:
+            env = {
+                OPS_CATALOG_URL: f"https://{hole}/asset-gallery/v1.0/models",
+                OPS_CATALOG_TIMEOUT: "3",
+                "PIP_INDEX_URL": f"https://{hole}/simple/",
+            }
+            timings.append(measure("catalog + index a black hole", str(loaded.path), runs, env, say))
+    finally:
+        if not keep:
+            say(f"ops down {loaded.name}")
+            lifecycle.down(loaded)
+    return timings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("profile", nargs="?", default="workshop")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--keep", action="store_true", help="leave the stack up afterwards")
+    args = parser.parse_args(argv)
+    timings = run(args.profile, args.runs, args.keep, say=lambda text: print(f"  {text}", file=sys.stderr))
+    goals = {"healthy": 2.0}
+    print(f"ops doctor {args.profile}: {args.runs} runs per condition (seconds)")
+    print(
+        f"{'condition':<30} {'CLI p50':>8} {'CLI max':>8} {'checks p50':>11}  result            slowest check"
+    )
+    for t in timings:
+        goal = goals.get(t.condition, 5.0)
+        result = ", ".join(f"{n} {s}" for s, n in t.summary.items() if n)
+        print(
+            f"{t.condition:<30} {median(t.cli):8.2f} {max(t.cli):8.2f} {median(t.in_process):11.2f}  "
+            f"{result:<17} {t.slowest[0]} {t.slowest[1]:.2f} s   (goal < {goal:g} s)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
