@@ -60,6 +60,12 @@ def test_markdown_is_cut_along_headings_with_their_path_and_first_line(tmp_path)
     assert "# not a heading" in blocks[2].text
 
 
+def test_markdown_cites_the_first_line_with_text_after_leading_blank_lines(tmp_path):
+    path = tmp_path / "notes.md"
+    path.write_text("\n\nIntro on line three.\n\n\n# Later\n\nBody on line eight.\n")
+    assert [(b.section, b.line) for b in loaders.load(path)] == [("", 3), ("§ Later", 6)]
+
+
 def test_pdf_pages_are_blocks_with_their_page_number(tmp_path):
     path = tmp_path / "two.pdf"
     path.write_bytes(make_pdf([["First page about lanterns."], ["Second page about", "harbour tides."]]))

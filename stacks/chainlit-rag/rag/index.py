@@ -8,7 +8,8 @@ could not be read are remembered with their hash and reason, so they are reporte
 until they change. A lock file serialises syncs (the app's own at start, ``ops rag ingest``).
 
 The BM25 index is not stored: its statistics (IDF) depend on the whole corpus, so it is rebuilt
-from the stored chunk texts when the index is loaded, which takes milliseconds.
+from the stored chunk texts when the index is loaded: milliseconds for the sample corpus, about
+0.7 s at 3,000 chunks and 4.5 s at 30,000 on two cores (``just bench-rag``).
 """
 
 from __future__ import annotations

@@ -82,9 +82,11 @@ def _markdown(text: str) -> list[Block]:
 
     def flush(next_start: int) -> None:
         nonlocal lines, start
-        body = "\n".join(lines).strip()
+        # Cite the first line with text: a preamble may begin with blank lines.
+        blank = next((i for i, line in enumerate(lines) if line.strip()), len(lines))
+        body = "\n".join(lines[blank:]).strip()
         if body:
-            blocks.append(Block(body, "§ " + " › ".join(t for _, t in trail) if trail else "", start))
+            blocks.append(Block(body, "§ " + " › ".join(t for _, t in trail) if trail else "", start + blank))
         lines, start = [], next_start
 
     for number, line in enumerate(text.splitlines(), start=1):
