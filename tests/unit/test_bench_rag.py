@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ops.bench import rag
+from ops.bench import rag, rag_corpus, rag_retrieval
 
 pytestmark = pytest.mark.unit
 
@@ -19,7 +19,7 @@ NEEDLE = "quixotrexel"
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    return rag.generate_corpus(tmp_path_factory.mktemp("docs"), DOCS, SEED)
+    return rag_corpus.generate_corpus(tmp_path_factory.mktemp("docs"), DOCS, SEED)
 
 
 @pytest.fixture(scope="module")
@@ -29,11 +29,11 @@ def ingested(corpus, tmp_path_factory):
 
 
 def test_the_corpus_is_deterministic_and_the_same_prefix_for_every_size(corpus, tmp_path):
-    smaller = rag.generate_corpus(tmp_path / "small", 20, SEED)
+    smaller = rag_corpus.generate_corpus(tmp_path / "small", 20, SEED)
     assert [d.path for d in smaller.documents] == [d.path for d in corpus.documents[:20]]
     for doc in smaller.documents:
         assert (smaller.root / doc.path).read_bytes() == (corpus.root / doc.path).read_bytes()
-    other = rag.generate_corpus(tmp_path / "other", 20, SEED + 1)
+    other = rag_corpus.generate_corpus(tmp_path / "other", 20, SEED + 1)
     assert (other.root / other.documents[0].path).read_bytes() != (
         corpus.root / corpus.documents[0].path
     ).read_bytes()
@@ -52,8 +52,8 @@ def test_ingest_counts_chunks_and_a_resync_with_nothing_changed_does_nothing(cor
     assert figures.rewritten == 1 and figures.changed_reported == 1  # 1% of 50, at least one file
     # The rewritten file was restored, and so was the index: both are what the first sync saw and made.
     for number, doc in enumerate(corpus.documents):
-        assert (corpus.root / doc.path).read_text() == rag.document_text(number, SEED)[1]
-    rag.import_rag()
+        assert (corpus.root / doc.path).read_text() == rag_corpus.document_text(number, SEED)[1]
+    rag_retrieval.import_rag()
     from rag.index import Store, file_digest
 
     snapshot = Store(index).load()
@@ -64,9 +64,9 @@ def test_ingest_counts_chunks_and_a_resync_with_nothing_changed_does_nothing(cor
 
 def test_both_engines_time_the_same_queries(corpus, ingested):
     _, index = ingested
-    queries = rag.make_queries(corpus, QUERIES + 5)
-    assert queries == rag.make_queries(corpus, QUERIES + 5)  # deterministic
-    figures = rag.measure_retrieval(index, queries[5:], queries[:5])
+    queries = rag_corpus.make_queries(corpus, QUERIES + 5)
+    assert queries == rag_corpus.make_queries(corpus, QUERIES + 5)  # deterministic
+    figures = rag_retrieval.measure_retrieval(index, queries[5:], queries[:5])
     assert figures.queries == QUERIES and figures.chunks > 0 and figures.documents == DOCS
     for engine in (figures.ours, figures.baseline):
         assert 0 < engine.p50_ms <= engine.p95_ms <= engine.p99_ms
@@ -81,13 +81,13 @@ def test_a_rare_word_brings_up_the_same_chunk_in_both_engines(corpus, tmp_path):
     )
     try:
         index = tmp_path / "index"
-        rag.import_rag()
+        rag_retrieval.import_rag()
         from rag.index import Store
 
         report = Store(index).sync(corpus.root, None)
         assert "zz-needle.md" in report.added and len(report.added) == DOCS + 1
-        engines = rag.Engines(index)
-        question = f"where is the {NEEDLE} of the {rag.vocabulary(SEED).words[60]}?"
+        engines = rag_retrieval.Engines(index)
+        question = f"where is the {NEEDLE} of the {rag_corpus.vocabulary(SEED).words[60]}?"
         ours, theirs = engines.ours(question), engines.theirs(question)
         assert ours and theirs
         assert ours[0] == theirs[0]
