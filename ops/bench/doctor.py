@@ -36,6 +36,7 @@ class Timing:
     cli: list[float]
     in_process: list[float]
     summary: dict[str, int]
+    not_ok: list[str]  # "check: status" of the last CLI run, for the checks that were not ok
     slowest: tuple[str, float]  # the slowest check of the last in-process run
 
 
@@ -52,6 +53,7 @@ def measure(condition: str, ref: str, runs: int, env: dict[str, str], say: Calla
     """Run doctor ``runs`` times as a CLI process and in-process with ``env`` applied."""
     cli, inner = [], []
     summary: dict[str, int] = {}
+    not_ok: list[str] = []
     slowest = ("", 0.0)
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
@@ -66,7 +68,9 @@ def measure(condition: str, ref: str, runs: int, env: dict[str, str], say: Calla
                 timeout=120,
             )
             cli.append(time.perf_counter() - started)
-            summary = json.loads(done.stdout)["summary"]
+            report_json = json.loads(done.stdout)
+            summary = report_json["summary"]
+            not_ok = [f"{c['name']}: {c['status']}" for c in report_json["checks"] if c["status"] != "ok"]
             started = time.perf_counter()
             report = diagnose(ref, settings=Settings.from_env())
             inner.append(time.perf_counter() - started)
@@ -78,7 +82,7 @@ def measure(condition: str, ref: str, runs: int, env: dict[str, str], say: Calla
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-    return Timing(condition, cli, inner, summary, slowest)
+    return Timing(condition, cli, inner, summary, not_ok, slowest)
 
 
 def run(ref: str = "workshop", runs: int = 5, keep: bool = False, say=lambda _: None) -> list[Timing]:
@@ -121,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{t.condition:<30} {median(t.cli):8.2f} {max(t.cli):8.2f} {median(t.in_process):11.2f}  "
             f"{result:<17} {t.slowest[0]} {t.slowest[1]:.2f} s   (goal < {goal:g} s)"
         )
+        if t.not_ok:
+            print(f"{'':<30} not ok: {', '.join(t.not_ok)}")
     return 0
 
 
