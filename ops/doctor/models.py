@@ -26,7 +26,7 @@ def foundry(ctx: DoctorContext) -> dict:
         command = [
             sys.executable,
             "-m",
-            "ops.doctor.foundry_probe",
+            "ops.models.foundry_probe",
             str(home / "foundry"),
             str(home / "logs"),
         ]

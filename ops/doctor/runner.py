@@ -225,7 +225,7 @@ def diagnose(
 
 def default_profile(settings: Settings | None = None) -> str:
     """The profile to diagnose when none is named: the one running stack's, else ``workshop``."""
-    from ops.host.server import HostInfo
+    from ops.host.info import HostInfo
     from ops.inventory import known_stacks
     from ops.state import StackState
 

@@ -16,7 +16,7 @@ from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wa
 
 from ops.errors import ModelError, ProbeTimeout
 from ops.host import ports
-from ops.host.server import HostInfo, fingerprint
+from ops.host.info import HostInfo, fingerprint
 from ops.locks import file_lock
 from ops.profiles import LoadedProfile
 from ops.state import StackState

@@ -7,22 +7,20 @@ show progress; a model answers requests only after it loaded and passed a warm-u
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import signal
 import threading
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import uvicorn
 
 from ops.errors import ModelError, ModelUnavailable, OpsError
-from ops.gateway import ModelState, ModelTable, Route, create_app
-from ops.gateway.app import GatewayConfig
+from ops.gateway import ModelState, ModelTable, Route
+from ops.gateway.app import GatewayConfig, create_app
 from ops.host import ports
+from ops.host.info import HostInfo, fingerprint
 from ops.models import (  # noqa: F401  (registers the foundry provider)
     foundry,
     provider,
@@ -34,47 +32,6 @@ from ops.stack import GATEWAY_KEY, ModelPlan, plan_models
 from ops.state import StackState
 
 log = logging.getLogger("ops.host")
-
-
-@dataclass(frozen=True)
-class HostInfo:
-    """What a running host writes into its pid file."""
-
-    pid: int
-    port: int
-    addresses: tuple[str, ...]
-    profile: str
-    started: float
-    #: Digest of what the host serves (models, gateway settings): a change means a restart.
-    fingerprint: str = ""
-
-    @property
-    def url(self) -> str:
-        """Base URL of the gateway as seen from this machine."""
-        address = "127.0.0.1" if "127.0.0.1" in self.addresses else self.addresses[0]
-        return f"http://{address}:{self.port}"
-
-    @classmethod
-    def read(cls, path: Path) -> HostInfo | None:
-        """The info in ``path``, or ``None`` when absent or unreadable."""
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            return cls(
-                int(data["pid"]),
-                int(data["port"]),
-                tuple(data["addresses"]),
-                data["profile"],
-                data["started"],
-                data.get("fingerprint", ""),
-            )
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-
-    def write(self, path: Path) -> None:
-        """Write the info atomically."""
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({**self.__dict__, "addresses": list(self.addresses)}), encoding="utf-8")
-        os.replace(tmp, path)
 
 
 class Host:
@@ -157,18 +114,6 @@ class Host:
                 chosen.close()
             except Exception as exc:  # shutting down: report and go on with the others
                 log.warning("closing provider %s: %s", chosen.name, exc)
-
-
-def fingerprint(loaded: LoadedProfile) -> str:
-    """A digest of everything the host's behaviour depends on in the profile."""
-    import hashlib
-
-    data = {
-        "models": {alias: spec.model_dump() for alias, spec in loaded.profile.models.items()},
-        "dirs": {alias: str(folder) for alias, folder in loaded.model_dirs.items()},
-        "gateway": loaded.profile.gateway.model_dump(mode="json"),
-    }
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def warm_up(route: Route, timeout: float = 300.0) -> None:

@@ -13,12 +13,15 @@ import json
 import logging
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ops.errors import ModelError
 from ops.gateway.table import Route
 from ops.models import provider
 from ops.models.provider import Progress
-from ops.profiles.schema import ModelSpec
+
+if TYPE_CHECKING:  # only an annotation here: the profile schema (pydantic) is not imported at run time
+    from ops.profiles.schema import ModelSpec
 
 log = logging.getLogger(__name__)
 

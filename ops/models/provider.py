@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ops.errors import UsageError
 from ops.gateway.table import Route
-from ops.profiles.schema import ModelSpec
+
+if TYPE_CHECKING:  # only an annotation here: the profile schema (pydantic) is not imported at run time
+    from ops.profiles.schema import ModelSpec
 
 #: Progress callback: (alias, fraction done 0..1 or None when unknown, message).
 Progress = Callable[[str, float | None, str], None]

@@ -25,7 +25,7 @@ from ops.cli import main
 from ops.doctor.context import LABEL_DOCTOR
 from ops.errors import ConflictError
 from ops.host import process
-from ops.host.server import HostInfo
+from ops.host.info import HostInfo
 from ops.profiles import LoadedProfile
 from ops.stack import LABEL_STACK
 from ops.state import StackState

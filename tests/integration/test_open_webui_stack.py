@@ -130,7 +130,7 @@ def test_data_and_secrets_survive_down_and_up(stack, docker_client):
 def test_healing_after_open_webui_and_host_are_killed(stack, docker_client):
     import psutil
 
-    from ops.host.server import HostInfo
+    from ops.host.info import HostInfo
 
     loaded, _, url = stack
     state = StackState.for_stack(loaded.name)

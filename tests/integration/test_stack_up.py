@@ -128,7 +128,7 @@ def test_down_volumes_asks_first(stack, capsys, monkeypatch):
 def test_healing_after_container_and_host_die(stack, docker_client, capsys):
     import psutil
 
-    from ops.host.server import HostInfo
+    from ops.host.info import HostInfo
 
     write, _ = stack
     path = write()

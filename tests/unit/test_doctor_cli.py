@@ -139,7 +139,7 @@ def test_no_profile_named_uses_the_one_running_stack(fake_checks, profile, capsy
     import os
     import time
 
-    from ops.host.server import HostInfo
+    from ops.host.info import HostInfo
     from ops.state import StackState
 
     state = StackState.for_stack("docunit").ensure()

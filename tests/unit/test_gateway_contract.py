@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 from starlette.testclient import TestClient
 
-from ops.gateway import ModelState, ModelTable, Route, create_app
-from ops.gateway.app import GatewayConfig, GatewayError, _fill_max_tokens
+from ops.gateway import ModelState, ModelTable, Route
+from ops.gateway.app import GatewayConfig, GatewayError, _fill_max_tokens, create_app
 from ops.secrets import Secret
 
 KEY = "test-key-0123456789"

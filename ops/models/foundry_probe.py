@@ -1,4 +1,4 @@
-"""``python -m ops.doctor.foundry_probe DATA_DIR LOGS_DIR``: load Foundry Local, print what it has as JSON.
+"""``python -m ops.models.foundry_probe DATA_DIR LOGS_DIR``: load Foundry Local, print what it has as JSON.
 
 Doctor loads the runtime in a child process, not in its own: the SDK's manager is a
 per-process singleton bound to the first cache it was given, a native runtime that hangs or
