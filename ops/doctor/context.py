@@ -170,7 +170,7 @@ class DoctorContext:
     # -- Open WebUI ---------------------------------------------------------------------------
 
     def openwebui_token(self, service: str) -> str:
-        """A session token of the generated Open WebUI admin (signed in once per run)."""
+        """A session token of the generated Open WebUI admin (the stored one while valid, else a sign-in)."""
         from ops.services import openwebui
 
         def sign_in() -> str:
@@ -181,7 +181,9 @@ class DoctorContext:
                     f"no Open WebUI admin sign-in is stored in {self.state().secrets.path}",
                     hint=f"`ops up {self.profile_arg}` creates it",
                 )
-            return openwebui.sign_in(self.service_url(service), email.reveal(), password, timeout=10)
+            return openwebui.session(
+                self.service_url(service), self.state().secrets, email.reveal(), password, timeout=10
+            )
 
         return self.once(f"openwebui-token:{service}", sign_in)
 

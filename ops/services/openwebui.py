@@ -5,11 +5,13 @@ from __future__ import annotations
 import httpx
 
 from ops.errors import OpsError
-from ops.secrets import Secret
+from ops.secrets import Secret, SecretStore
 
 ADMIN_EMAIL = "open-webui-admin-email"
 ADMIN_PASSWORD = "open-webui-admin-password"
 SECRET_KEY = "open-webui-secret-key"
+#: The admin's last session token, reused while Open WebUI accepts it (see :func:`session`).
+SESSION_TOKEN = "open-webui-session-token"
 
 
 def admin_credentials(ctx) -> tuple[str, Secret]:
@@ -51,6 +53,11 @@ def sign_in(base_url: str, email: str, password: Secret, timeout: float = 30) ->
         json={"email": email, "password": password.reveal()},
         timeout=timeout,
     )
+    if response.status_code == 429:
+        raise OpsError(
+            "Open WebUI refused the generated admin's sign-in: too many sign-ins in 3 minutes (HTTP 429)",
+            hint="wait 3 minutes; something else is signing in as the admin over and over",
+        )
     if response.status_code != 200:
         raise OpsError(
             f"Open WebUI refused the generated admin's sign-in (HTTP {response.status_code})",
@@ -59,12 +66,36 @@ def sign_in(base_url: str, email: str, password: Secret, timeout: float = 30) ->
     return response.json()["token"]
 
 
+def session(base_url: str, secrets: SecretStore, email: str, password: Secret, timeout: float = 30) -> str:
+    """A session token of the generated admin: the stored one while Open WebUI accepts it, else a new
+    sign-in, stored for the next run.
+
+    Open WebUI allows 15 sign-ins per account in 3 minutes. Signing in afresh on every ``ops up``,
+    ``ops doctor`` and ``ops smoke`` locked the admin out (HTTP 429) after a few runs in a row.
+    """
+    stored = secrets.get(SESSION_TOKEN)
+    if stored is not None:
+        try:
+            me = httpx.get(
+                f"{base_url}/api/v1/auths/",
+                headers={"authorization": f"Bearer {stored.reveal()}"},
+                timeout=timeout,
+            )
+        except httpx.HTTPError:
+            me = None  # let the sign-in below say what is wrong
+        if me is not None and me.status_code == 200:
+            return stored.reveal()
+    token = sign_in(base_url, email, password, timeout)
+    secrets.set(SESSION_TOKEN, token)
+    return token
+
+
 def chain(ctx, base_url: str, timeout: float):
     """Sign in, see the profile's models, and get one chat answer through Open WebUI."""
     from ops.services import ChainReport
 
     email, password = admin_credentials(ctx)
-    token = sign_in(base_url, email, password)
+    token = session(base_url, ctx.secrets, email, password)
     headers = {"authorization": f"Bearer {token}"}
     listed = httpx.get(f"{base_url}/api/models", headers=headers, timeout=timeout)
     ids = tuple(m.get("id") for m in listed.json().get("data", [])) if listed.status_code == 200 else ()

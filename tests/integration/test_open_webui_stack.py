@@ -110,6 +110,30 @@ def test_ops_owned_settings_win_over_saved_ones(stack, capsys):
     assert key.reveal() not in capsys.readouterr().out
 
 
+def test_runs_in_a_row_reuse_the_admin_session_instead_of_signing_in_again(stack):
+    """Open WebUI allows 15 sign-ins per account in 3 minutes: ops up, doctor and smoke share one session."""
+    loaded, _, url = stack
+    secrets = StackState.for_stack(loaded.name).secrets
+    email, password = secrets.get(openwebui.ADMIN_EMAIL).reveal(), secrets.get(openwebui.ADMIN_PASSWORD)
+    tokens = {openwebui.session(url, secrets, email, password) for _ in range(20)}
+    assert len(tokens) == 1
+    assert tokens == {secrets.get(openwebui.SESSION_TOKEN).reveal()}
+    me = httpx.get(f"{url}/api/v1/auths/", headers={"authorization": f"Bearer {tokens.pop()}"}, timeout=10)
+    assert me.status_code == 200 and me.json()["email"] == email
+
+
+def test_a_stored_session_open_webui_rejects_is_replaced_by_a_sign_in(stack):
+    loaded, _, url = stack
+    secrets = StackState.for_stack(loaded.name).secrets
+    email, password = secrets.get(openwebui.ADMIN_EMAIL).reveal(), secrets.get(openwebui.ADMIN_PASSWORD)
+    secrets.set(openwebui.SESSION_TOKEN, "not-a-session")
+    token = openwebui.session(url, secrets, email, password)
+    assert token != "not-a-session"
+    assert secrets.get(openwebui.SESSION_TOKEN).reveal() == token
+    me = httpx.get(f"{url}/api/v1/auths/", headers={"authorization": f"Bearer {token}"}, timeout=10)
+    assert me.status_code == 200
+
+
 def test_data_and_secrets_survive_down_and_up(stack, docker_client):
     loaded, _, url = stack
     headers = {"authorization": f"Bearer {admin_token(loaded, url)}"}
