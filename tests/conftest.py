@@ -35,12 +35,10 @@ def ops_home(tmp_path, monkeypatch) -> Path:
 @pytest.fixture
 def silent_server():
     """``host:port`` of a TCP server that accepts connections and never says a word."""
-    import socket
+    from ops.bench.doctor import black_hole
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(16)  # the kernel completes handshakes; nobody ever reads or writes
-        yield f"127.0.0.1:{sock.getsockname()[1]}"
+    with black_hole() as hole:
+        yield hole
 
 
 def missing(what: str) -> None:

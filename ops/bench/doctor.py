@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from unittest import mock
 
 from ops import lifecycle, profiles
 from ops.bench.stats import median
@@ -55,9 +56,7 @@ def measure(condition: str, ref: str, runs: int, env: dict[str, str], say: Calla
     summary: dict[str, int] = {}
     not_ok: list[str] = []
     slowest = ("", 0.0)
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with mock.patch.dict(os.environ, env):
         for i in range(runs):
             say(f"{condition}: run {i + 1}/{runs}")
             started = time.perf_counter()
@@ -76,12 +75,6 @@ def measure(condition: str, ref: str, runs: int, env: dict[str, str], say: Calla
             inner.append(time.perf_counter() - started)
             slow = max(report.checks, key=lambda r: r.seconds)
             slowest = (slow.name, slow.seconds)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     return Timing(condition, cli, inner, summary, not_ok, slowest)
 
 

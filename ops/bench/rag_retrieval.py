@@ -84,7 +84,7 @@ class Engines:
         import_rag()
         import bm25s
         from rag.index import Store
-        from rag.retrieval import Retriever
+        from rag.retrieval import Retriever, indexed_text
 
         BM25Okapi = rank_bm25()
         started = time.perf_counter()
@@ -103,8 +103,7 @@ class Engines:
             bm25s.tokenize, stopwords="en", stemmer=stemmer, return_ids=False, show_progress=False
         )
         started = time.perf_counter()
-        texts = [f"{c.doc} {c.section}\n{c.text}" for c in self.chunks]
-        self.baseline = BM25Okapi(self._tokenize(texts))
+        self.baseline = BM25Okapi(self._tokenize([indexed_text(c) for c in self.chunks]))
         self.baseline_build_s = time.perf_counter() - started
 
     def ours(self, query: str) -> list[int]:

@@ -38,6 +38,11 @@ class Hit:
     dense_rank: int | None
 
 
+def indexed_text(chunk: Chunk) -> str:
+    """What BM25 indexes for a passage: the file name and section count as its words ("gateway.md" finds it)."""
+    return f"{chunk.doc} {chunk.section}\n{chunk.text}"
+
+
 def _stemmer():
     try:
         import Stemmer
@@ -62,8 +67,7 @@ class Retriever:
         self._stemmer = _stemmer()
         self._bm25 = None
         if self.chunks:
-            # The file name and section count as words of the passage: "gateway.md" finds it.
-            texts = [f"{c.doc} {c.section}\n{c.text}" for c in self.chunks]
+            texts = [indexed_text(c) for c in self.chunks]
             tokens = bm25s.tokenize(texts, stopwords="en", stemmer=self._stemmer, show_progress=False)
             self._bm25 = bm25s.BM25()
             self._bm25.index(tokens, show_progress=False)
