@@ -1,13 +1,15 @@
-"""The Open WebUI service kind's own API client: sign-in errors users can act on."""
+"""The Open WebUI service kind: sign-in errors users can act on, and the container's defaults."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
 
+from ops import profiles
 from ops.errors import OpsError
-from ops.secrets import Secret
-from ops.services import openwebui
+from ops.secrets import Secret, SecretStore
+from ops.services import StackContext, openwebui
+from ops.services.spec import build
 
 
 def test_open_webui_rate_limiting_sign_ins_is_named_with_its_wait(monkeypatch):
@@ -17,3 +19,44 @@ def test_open_webui_rate_limiting_sign_ins_is_named_with_its_wait(monkeypatch):
         openwebui.sign_in("http://127.0.0.1:9", "admin@x.ops.local", Secret("pw"))
     assert caught.value.message.endswith("too many sign-ins in 3 minutes (HTTP 429)")
     assert caught.value.hint.startswith("wait 3 minutes")
+
+
+@pytest.fixture
+def ctx(tmp_path):
+    store = SecretStore(tmp_path / "secrets.json")
+    return StackContext("demo", 8123, Secret("gateway-key-value"), store, ("tiny",))
+
+
+def test_background_generations_are_off_by_default(ctx):
+    """Titles, tags, follow-ups and autocomplete would each ask the chat model again, beside the answer."""
+    env = openwebui.environment(ctx)
+    assert {name: env[name] for name in openwebui.BACKGROUND_TASKS} == {
+        "ENABLE_TITLE_GENERATION": "false",
+        "ENABLE_TAGS_GENERATION": "false",
+        "ENABLE_FOLLOW_UP_GENERATION": "false",
+        "ENABLE_AUTOCOMPLETE_GENERATION": "false",
+    }
+    # Without this, values saved in Open WebUI's database would win over these defaults.
+    assert env["ENABLE_PERSISTENT_CONFIG"] == "false"
+
+
+def test_a_profiles_environment_turns_a_background_generation_back_on(ctx, tmp_path):
+    path = tmp_path / "demo.yaml"
+    path.write_text(
+        "name: demo\n"
+        "models:\n"
+        "  tiny: {path: bundled:tiny-fp32}\n"
+        "services:\n"
+        "  open-webui:\n"
+        "    kind: open-webui\n"
+        "    environment:\n"
+        "      ENABLE_TITLE_GENERATION: true\n"
+        "      TASK_MODEL_EXTERNAL: tiny\n"
+    )
+    loaded = profiles.load_path(path)
+    spec = build(loaded, "open-webui", openwebui.environment(ctx), "ops-open-webui:local")
+    env = spec.create_kwargs()["environment"]
+    assert env["ENABLE_TITLE_GENERATION"] == "true"  # a YAML boolean, as Open WebUI reads it
+    assert env["TASK_MODEL_EXTERNAL"] == "tiny"
+    assert env["ENABLE_TAGS_GENERATION"] == env["ENABLE_FOLLOW_UP_GENERATION"] == "false"
+    assert env["ENABLE_AUTOCOMPLETE_GENERATION"] == "false"
