@@ -8,10 +8,17 @@ without the fonts of the machine that made it.
 from __future__ import annotations
 
 import io
+import json
+from dataclasses import asdict
 from html import escape
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ops.bench.compare import Comparison
 from ops.errors import OpsError
+
+if TYPE_CHECKING:
+    from ops.bench.eval import EvalRun
 
 STYLE = """
 body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1200px;padding:0 1rem;color:#1d2330}
@@ -132,8 +139,48 @@ def _prompts(comparison: Comparison) -> str:
     return "".join(parts)
 
 
-def render(comparison: Comparison) -> str:
-    """The whole report as one HTML document."""
+def _score(score) -> str:
+    if not score.items:
+        return "skipped" if score.skipped else "-"
+    return f"{score.score:.0%} <span class='meta'>({score.correct}/{score.items})</span>"
+
+
+def _checked(checked: EvalRun) -> str:
+    """The "Checked answers" section: each model's score per kind of question, and what was asked how."""
+    kinds = [k for k in ("fact", "extraction", "rag") if any(k in m.kinds for m in checked.models)]
+    head = "".join(f"<th>{k}</th>" for k in (*kinds, "overall", "mean s"))
+    rows = []
+    for m in checked.models:
+        cells = [_score(m.kinds[k]) if k in m.kinds else "-" for k in kinds]
+        cells += [_score(m), f"{m.mean_seconds:,.2f}"]
+        rows.append(f"<tr><td>{escape(m.model)}</td>{''.join(f'<td>{c}</td>' for c in cells)}</tr>")
+    prompt = (
+        f"system prompt &ldquo;{escape(checked.system_prompt)}&rdquo;"
+        if checked.system_prompt
+        else "no system prompt"
+    )
+    wrong = [i for i in checked.items if i.status != "skipped" and not i.correct]
+    items = "".join(
+        f"<tr><td>{escape(i.model)}</td><td>{escape(i.id)}</td><td>{escape(' | '.join(i.expected))}</td>"
+        f"<td class='{'fail' if i.status == 'error' else ''}'>{escape(i.reason if i.status == 'error' else i.answer)}</td></tr>"
+        for i in wrong
+    )
+    details = (
+        f"<details><summary>{len(wrong)} wrong or failed answers</summary><table><tr><th>model</th>"
+        f"<th>question</th><th>expected</th><th>answer</th></tr>{items}</table></details>"
+        if wrong
+        else ""
+    )
+    return (
+        f"<h2>Checked answers</h2><p class='meta'>Questions with known answers "
+        f"({escape(', '.join(checked.files))}), greedy, at most {checked.max_tokens} tokens, {prompt}; "
+        f"an answer is right when it contains an expected one. rag: {escape(checked.rag)}.</p>"
+        f"<table><tr><th>model</th>{head}</tr>{''.join(rows)}</table>{details}"
+    )
+
+
+def render(comparison: Comparison, checked: EvalRun | None = None) -> str:
+    """The whole report as one HTML document; ``checked`` adds the "Checked answers" section."""
     names = " vs ".join(escape(m.model) for m in comparison.models)
     charts = "".join(f"<div>{svg}</div>" for svg in _charts(comparison))
     where = escape(comparison.url) + (f" (stack {escape(comparison.stack)})" if comparison.stack else "")
@@ -144,6 +191,19 @@ def render(comparison: Comparison) -> str:
         f"{comparison.max_tokens} output tokens each, greedy, streamed; {comparison.started_at}. "
         "Latencies are medians over the prompts; tokens/s is output tokens over the whole request; "
         "tokens are the server's usage. Local models cost no API money.</p>"
-        f"<h2>Summary</h2>{_summary(comparison)}<h2>Charts</h2><div class='charts'>{charts}</div>"
+        f"<h2>Summary</h2>{_summary(comparison)}{_checked(checked) if checked else ''}"
+        f"<h2>Charts</h2><div class='charts'>{charts}</div>"
         f"<h2>Answers</h2>{_prompts(comparison)}</body></html>\n"
     )
+
+
+def save_checked(comparison: Comparison, checked: EvalRun, folder: Path) -> tuple[Path, Path]:
+    """As :func:`ops.bench.compare.save`, with the checked answers in ``compare.json`` (``checked``) and the report."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = folder / "compare.json"
+    data.write_text(
+        json.dumps({**asdict(comparison), "checked": asdict(checked)}, indent=2) + "\n", encoding="utf-8"
+    )
+    html = folder / "report.html"
+    html.write_text(render(comparison, checked), encoding="utf-8")
+    return data, html

@@ -55,6 +55,7 @@ def _register() -> None:
         doctor,
         down,
         endpoint,
+        eval,
         export,
         host,
         images,

@@ -33,6 +33,11 @@ def compare_command(
     key_env: str = typer.Option(None, "--key-env", help="Environment variable holding the key for --url."),
     timeout: float = typer.Option(300.0, "--timeout", min=1, help="Seconds per request."),
     out: Path = typer.Option(None, "--out", help="Folder for report.html and compare.json."),
+    evaluate: bool = typer.Option(
+        False,
+        "--eval",
+        help="Also score the models on the built-in questions (as `ops eval`): a Checked answers section.",
+    ),
     json_: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Answers, latency (TTFT, total), tokens/s, tokens used and cost per model; an HTML report with charts."""
@@ -46,19 +51,40 @@ def compare_command(
     result = compare.run(
         target, names, chosen, max_tokens, price_list, timeout, say=lambda t: output.note(f"  {t}", "dim")
     )
+    checked = _checked(profile, target, names) if evaluate else None
     folder = out or target.results_dir / f"compare-{datetime.now():%Y%m%d-%H%M%S}"
-    data, html = compare.save(result, folder)
+    if checked is None:
+        data, html = compare.save(result, folder)
+    else:
+        from ops.bench import compare_report
+
+        data, html = compare_report.save_checked(result, checked, folder)
     if json_:
-        output.emit_json(result)
+        output.emit_json(result if checked is None else {**vars(result), "checked": checked})
         output.note(f"report: {html} (data: {data})", "dim")
     else:
         _render(result)
+        if checked is not None:
+            from ops.cli.eval import render as render_checked
+
+            output.line("checked answers:")
+            render_checked(checked)
         output.line(f"report: {html}")
         output.line(f"data:   {data}")
     failed = sum(not a.ok for a in result.answers)
     if failed:
         output.note(f"{failed} of {len(result.answers)} answers failed", "red")
         raise typer.Exit(ExitCode.FAILURE)
+
+
+def _checked(profile: str | None, target, names: list[str]):
+    """``ops eval``'s built-in questions to the same models, at its own defaults."""
+    from ops.bench import eval as checks
+    from ops.bench import eval_questions
+
+    return checks.run_for(
+        profile, target, names, eval_questions.load(), say=lambda t: output.note(f"  {t}", "dim")
+    )
 
 
 def _money(value: float | None) -> str:
