@@ -20,6 +20,7 @@ from ops import reconcile, services
 from ops.errors import ConflictError, DockerError, OpsError
 from ops.host import ports, process
 from ops.locks import file_lock
+from ops.models.recipes import build as recipe_build
 from ops.network import bind_addresses, ensure_network, network_name
 from ops.profiles import LoadedProfile
 from ops.services import StackContext
@@ -114,13 +115,21 @@ def up(
     settings: Settings | None = None,
     say: Say = lambda _: None,
     host_timeout: float = 900,
+    build_progress: Callable[[str], recipe_build.Progress] | None = None,
 ) -> UpReport:
-    """Bring the stack up; idempotent. Raises :class:`OpsError` subclasses with hints."""
+    """Bring the stack up; idempotent. Raises :class:`OpsError` subclasses with hints.
+
+    Recipe models missing from the model cache are built first (``build_progress(alias)`` reports
+    each build's steps), before anything starts: a failed build leaves nothing half-started.
+    """
     started = time.monotonic()
     settings = settings or Settings.from_env()
     models = plan_models(loaded, settings)
     for m in models:
         say(f"model {m.alias}: {m.source} {m.where}" if m.use else f"model {m.alias}: {m.reason}")
+    for alias, result in recipe_build.ensure_models(loaded, settings.cache, build_progress).items():
+        if result.built:
+            say(f"model {alias}: built in {result.seconds:.0f} s ({result.size_bytes / 1e6:.0f} MB)")
     state = prepare_state(loaded.name, settings)
     wanted = [n for n, s in loaded.profile.services.items() if s.enabled]
     for name in sorted(set(loaded.profile.services) - set(wanted)):

@@ -22,10 +22,22 @@ OPS_CATALOG_TIMEOUT = "OPS_CATALOG_TIMEOUT"
 OPS_CATALOG_URL = "OPS_CATALOG_URL"
 #: Debian mirror for bootstrapping the base image (default: the host's apt mirror).
 OPS_DEBIAN_MIRROR = "OPS_DEBIAN_MIRROR"
+#: Root of what ``ops`` builds once per machine and reuses across stacks: model recipes' outputs,
+#: their downloads and the builder's virtual environment. Default: ``$XDG_CACHE_HOME/ops``.
+OPS_CACHE = "OPS_CACHE"
 #: ``1`` means we run in CI: tests that need a real dependency fail instead of skipping.
 OPS_CI = "OPS_CI"
 
-ALL = (OPS_HOME, OPS_DEBUG, OPS_PROFILE_PATH, OPS_CATALOG_TIMEOUT, OPS_CATALOG_URL, OPS_DEBIAN_MIRROR, OPS_CI)
+ALL = (
+    OPS_HOME,
+    OPS_DEBUG,
+    OPS_PROFILE_PATH,
+    OPS_CATALOG_TIMEOUT,
+    OPS_CATALOG_URL,
+    OPS_DEBIAN_MIRROR,
+    OPS_CACHE,
+    OPS_CI,
+)
 
 DEFAULT_CATALOG_TIMEOUT = 3.0
 
@@ -39,6 +51,7 @@ class Settings:
     profile_path: tuple[Path, ...]
     catalog_timeout: float
     catalog_url: str | None = None
+    cache: Path = Path.home() / ".cache" / "ops"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -50,6 +63,7 @@ class Settings:
             profile_path=tuple(Path(p) for p in env.get(OPS_PROFILE_PATH, "").split(os.pathsep) if p),
             catalog_timeout=_float(env.get(OPS_CATALOG_TIMEOUT), DEFAULT_CATALOG_TIMEOUT),
             catalog_url=env.get(OPS_CATALOG_URL) or None,
+            cache=_cache(env),
         )
 
 
@@ -57,6 +71,13 @@ def _home(env: dict[str, str]) -> Path:
     if env.get(OPS_HOME):
         return Path(env[OPS_HOME]).expanduser()
     xdg = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(xdg).expanduser() / "ops"
+
+
+def _cache(env: dict[str, str]) -> Path:
+    if env.get(OPS_CACHE):
+        return Path(env[OPS_CACHE]).expanduser()
+    xdg = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(xdg).expanduser() / "ops"
 
 

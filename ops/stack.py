@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from ops.errors import ModelError
 from ops.models.catalog import check_catalog
+from ops.models.recipes import is_built
 from ops.profiles import LoadedProfile
 from ops.settings import Settings
 from ops.state import StackState
@@ -26,8 +27,8 @@ class ModelPlan:
     """One model of the profile and whether this run will serve it."""
 
     alias: str
-    source: str  # "catalog", "local" or "remote"
-    where: str  # the catalog alias or the local folder
+    source: str  # "catalog", "local", "recipe" or "remote"
+    where: str  # the catalog alias, the local folder (a recipe's in the model cache) or the URL
     use: bool
     reason: str
 
@@ -47,6 +48,11 @@ def plan_models(loaded: LoadedProfile, settings: Settings | None = None) -> list
     for alias, spec in specs.items():
         if spec.path:
             plans.append(ModelPlan(alias, "local", str(loaded.model_dirs[alias]), True, "local folder"))
+            continue
+        if spec.recipe:
+            folder = loaded.model_dirs[alias]
+            state = "built" if is_built(folder) else "to build"
+            plans.append(ModelPlan(alias, "recipe", str(folder), True, f"recipe {spec.recipe} ({state})"))
             continue
         if spec.url:
             plans.append(ModelPlan(alias, "remote", spec.url, True, "OpenAI-compatible server"))

@@ -10,7 +10,11 @@ from rich.table import Table
 
 from ops import profiles as lib
 from ops.cli import app, output
+from ops.cli.buildbar import build_bar
+from ops.errors import UsageError
 from ops.models import manage
+from ops.models import recipes as recipes_lib
+from ops.models.recipes import build as recipe_build
 from ops.settings import Settings
 
 model_app = typer.Typer(help="Models: the Foundry catalog, local folders, and what a stack has loaded.")
@@ -87,3 +91,61 @@ def unload_command(
     """Unload a model from the stack's running host, freeing its memory (requests get 503 until loaded)."""
     card = manage.control(lib.load(profile), alias, "unload", Settings.from_env())
     output.line(f"{card['id']}: unloaded")
+
+
+@model_app.command("recipes")
+def recipes_command(json_: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List the model recipes ops can build here, their precisions, licence, and what is built."""
+    rows = recipes_lib.listing(Settings.from_env().cache)
+    if json_:
+        output.emit_json(rows)
+        return
+    table = Table(
+        "recipe", "parameters", "precisions", "licence", "built", "source", box=None, header_style="bold"
+    )
+    for row in rows:
+        table.add_row(
+            row.name,
+            row.parameters,
+            ", ".join(row.precisions),
+            row.licence,
+            ", ".join(row.built) or "-",
+            row.source,
+        )
+    output.out.print(table)
+
+
+@model_app.command("build")
+def build_command(
+    recipe: str = typer.Argument(None, help="Recipe name (`ops model recipes`); omit with --profile."),
+    precision: str = typer.Option(
+        None, "--precision", help="int4, int8, fp16 or fp32 (default: the recipe's)."
+    ),
+    profile: str = typer.Option(None, "--profile", "-p", help="Build every recipe model of this profile."),
+    json_: bool = typer.Option(False, "--json", help="Print the result as JSON (progress goes to stderr)."),
+) -> None:
+    """Build a model from its recipe into the shared model cache (once; a second build is instant)."""
+    settings = Settings.from_env()
+    if (recipe is None) == (profile is None):
+        raise UsageError(
+            "give a recipe name or --profile",
+            hint="e.g. `ops model build smollm2-135m-instruct --precision int4`",
+        )
+    if precision is not None and recipe is None:
+        raise UsageError("--precision goes with a recipe name", hint="a profile names each model's precision")
+    with build_bar() as for_model:
+        if recipe is not None:
+            chosen = recipes_lib.get(recipe)
+            chosen_precision = chosen.check_precision(precision)
+            label = f"{chosen.name} {chosen_precision}"
+            results = {label: recipe_build.build(chosen, chosen_precision, settings.cache, for_model(label))}
+        else:
+            results = recipe_build.ensure_models(lib.load(profile, settings), settings.cache, for_model)
+    if json_:
+        output.emit_json(results)
+        return
+    if not results:
+        output.line(f"profile {profile} has no recipe models: nothing to build")
+    for name, result in results.items():
+        verb = f"built in {result.seconds:.1f} s" if result.built else "already built"
+        output.line(f"{name}: {verb}, {result.size_bytes / 1e6:.0f} MB in {result.folder}")

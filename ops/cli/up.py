@@ -7,6 +7,7 @@ import typer
 from ops import lifecycle
 from ops import profiles as lib
 from ops.cli import app, output
+from ops.cli.buildbar import build_bar
 
 
 @app.command("up")
@@ -18,9 +19,13 @@ def up_command(
     """Bring the stack of PROFILE up: models and gateway on the host, services in Docker; idempotent."""
     loaded = lib.load(profile)
     output.note(f"stack {loaded.name} from {loaded.path}", style="bold")
-    report = lifecycle.up(
-        loaded, say=lambda text: output.note(f"  {text}", style="dim"), host_timeout=timeout
-    )
+    with build_bar() as for_model:
+        report = lifecycle.up(
+            loaded,
+            say=lambda text: output.note(f"  {text}", style="dim"),
+            host_timeout=timeout,
+            build_progress=lambda alias: for_model(f"model {alias}"),
+        )
     if json_:
         output.emit_json(report)
         return

@@ -149,6 +149,7 @@ def create_app(table: ModelTable, config: GatewayConfig, control: Control | None
                 raise UpstreamFailed(f"{alias}: not ready")
             candidate = dict(body)
             _fill_max_tokens(candidate, config.default_max_tokens, route.context)
+            _fill_defaults(candidate, route)
             _strip_tools(candidate, route)
             upstream = await upstreams.send(route, "/chat/completions", candidate, first_byte)
             if upstream.status_code >= 500 or upstream.status_code == 429:
@@ -254,6 +255,7 @@ def create_app(table: ModelTable, config: GatewayConfig, control: Control | None
         if not isinstance(body.get("messages"), list) or not body["messages"]:
             raise GatewayError(400, "`messages` must be a non-empty list")
         _fill_max_tokens(body, config.default_max_tokens, route.context)
+        _fill_defaults(body, route)
         _strip_tools(body, route)
         return await forward(route, "/chat/completions", body)
 
@@ -330,6 +332,13 @@ def _strip_tools(body: dict[str, Any], route: Route) -> None:
     if not route.tools and body.get("tools"):
         for key in ("tools", "tool_choice", "parallel_tool_calls"):
             body.pop(key, None)
+
+
+def _fill_defaults(body: dict[str, Any], route: Route) -> None:
+    """The model's sampling defaults, for the settings the client did not send."""
+    for key, value in route.defaults:
+        if body.get(key) is None:
+            body[key] = value
 
 
 def _fill_max_tokens(body: dict[str, Any], default: int, context: int | None) -> None:

@@ -34,6 +34,9 @@ class Route:
     tools: bool = True
     #: True when requests to it leave the machine: private requests are never sent there.
     remote: bool = False
+    #: Sampling settings a request gets when it sends none (e.g. ``temperature``): the profile's or
+    #: the recipe's, since Foundry otherwise samples at temperature 1, which small models turn to noise.
+    defaults: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass

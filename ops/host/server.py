@@ -7,6 +7,7 @@ show progress; a model answers requests only after it loaded and passed a warm-u
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
@@ -26,6 +27,7 @@ from ops.models import (  # noqa: F401  (registers the foundry provider)
     provider,
     remote,  # noqa: F401  (registers the openai provider)
 )
+from ops.models.recipes import request_defaults
 from ops.profiles import LoadedProfile
 from ops.settings import Settings
 from ops.stack import GATEWAY_KEY, ModelPlan, plan_models
@@ -74,6 +76,7 @@ class Host:
                     plan.alias, spec, self.loaded.model_dirs.get(plan.alias), self._progress
                 )
                 self.owner[plan.alias] = spec.provider
+                route = dataclasses.replace(route, defaults=request_defaults(spec))
                 self.table.put(route, ModelState.LOADING)
                 # Warm up what loads here; a remote model needs no warming, and it would cost tokens.
                 if route.task == "chat" and not spec.url:

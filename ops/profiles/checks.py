@@ -26,6 +26,7 @@ def check(profile: Profile, path: Path, located: Located) -> list[Problem]:
     _aliases(profile, add)
     _routing(profile, add)
     _model_folders(profile, path.parent, add)
+    _recipes(profile, add)
     return sorted(problems, key=lambda p: p.line or 0)
 
 
@@ -193,6 +194,43 @@ def _routing(profile: Profile, add) -> None:
                     f"unknown model {target!r}{did_you_mean(target, models)}",
                     f"models in this profile: {', '.join(models)}",
                 )
+
+
+def _recipes(profile: Profile, add) -> None:
+    from ops.errors import UsageError
+    from ops.models import recipes
+
+    try:
+        known = recipes.all_recipes()
+    except UsageError as exc:  # a broken user recipe file: say so on the first model that names a recipe
+        for name, spec in profile.models.items():
+            if spec.recipe:
+                add(("models", name, "recipe"), exc.message, exc.hint or "")
+                return
+        return
+    for name, spec in profile.models.items():
+        if spec.recipe is None:
+            continue
+        if spec.recipe not in known:
+            add(
+                ("models", name, "recipe"),
+                f"unknown model recipe {spec.recipe!r}{did_you_mean(spec.recipe, list(known))}",
+                f"known recipes: {', '.join(sorted(known))} (`ops model recipes` lists them)",
+            )
+        elif spec.precision and spec.precision not in known[spec.recipe].precisions:
+            add(
+                ("models", name, "precision"),
+                f"recipe {spec.recipe!r} has no precision {spec.precision!r}",
+                f"choose one of: {', '.join(known[spec.recipe].precisions)}",
+            )
+
+
+def recipe_dir(recipe: str, precision: str | None, settings) -> Path:
+    """The cache folder a model built from ``recipe`` lives in (it may not be built yet)."""
+    from ops.models import recipes
+
+    chosen = recipes.get(recipe)
+    return recipes.output_dir(chosen, chosen.check_precision(precision), settings.cache)
 
 
 def _model_folders(profile: Profile, profile_dir: Path, add) -> None:

@@ -86,11 +86,11 @@ def _description(file: Path) -> str:
 
 def load(ref: str, settings: Settings | None = None) -> LoadedProfile:
     """Load the profile ``ref`` (a name or a path); raise :class:`ProfileError` naming every problem."""
-    return load_path(resolve(ref, settings))
+    return load_path(resolve(ref, settings), settings)
 
 
-def load_path(path: Path) -> LoadedProfile:
-    """Parse and validate the profile file at ``path``."""
+def load_path(path: Path, settings: Settings | None = None) -> LoadedProfile:
+    """Parse and validate the profile file at ``path``; recipe models resolve to folders in the cache."""
     located = yamlmap.load(path)
     try:
         profile = Profile.model_validate(located.data)
@@ -105,10 +105,18 @@ def load_path(path: Path) -> LoadedProfile:
             f"{display(path)}: the file name {path.stem!r} is not a valid stack name",
             hint="rename the file, or set `name:` in the profile (lower-case letters, digits, '-', '_', '.')",
         )
-    model_dirs = {
-        alias: checks.model_dir(spec.path, path.parent) for alias, spec in profile.models.items() if spec.path
-    }
-    return LoadedProfile(name, path.resolve(), profile, model_dirs)
+    return LoadedProfile(name, path.resolve(), profile, _model_dirs(profile, path, settings))
+
+
+def _model_dirs(profile: Profile, path: Path, settings: Settings | None) -> dict[str, Path]:
+    """Each local model's folder: a ``path:`` as written, a ``recipe:`` in the model cache (maybe unbuilt)."""
+    dirs: dict[str, Path] = {}
+    for alias, spec in profile.models.items():
+        if spec.path:
+            dirs[alias] = checks.model_dir(spec.path, path.parent)
+        elif spec.recipe:
+            dirs[alias] = checks.recipe_dir(spec.recipe, spec.precision, settings or Settings.from_env())
+    return dirs
 
 
 def _valid_name(name: str) -> bool:
@@ -129,7 +137,6 @@ def load_leniently(
     `ops down` takes it down. Returns (profile or None, the error that stopped it, folder problems).
     """
     from ops.errors import OpsError
-    from ops.profiles.checks import model_dir
     from ops.profiles.yamlmap import load as load_yaml
 
     try:
@@ -142,7 +149,7 @@ def load_leniently(
             return None, exc, {}
         path = resolve(ref, settings)
         profile = Profile.model_validate(load_yaml(path).data)
-        dirs = {a: model_dir(s.path, path.parent) for a, s in profile.models.items() if s.path}
+        dirs = _model_dirs(profile, path, settings)
         return LoadedProfile(profile.name or path.stem, path.resolve(), profile, dirs), None, folders
     except OpsError as exc:
         return None, exc, {}

@@ -100,12 +100,19 @@ EnvValue = str | int | float | bool
 
 
 class ModelSpec(Strict):
-    """A model the stack serves: a Foundry catalog alias, a local ONNX Runtime GenAI folder,
-    or a model of another OpenAI-compatible server (a cloud endpoint, a Foundry service elsewhere)."""
+    """A model the stack serves: a Foundry catalog alias, a local ONNX Runtime GenAI folder, a model
+    ``ops`` builds here from a recipe, or a model of another OpenAI-compatible server (a cloud
+    endpoint, a Foundry service elsewhere)."""
 
     catalog: str | None = Field(None, description="Foundry Local catalog alias, e.g. phi-4-mini")
     path: str | None = Field(
         None, description="ONNX Runtime GenAI folder; `bundled:NAME` for a shipped model"
+    )
+    recipe: str | None = Field(
+        None, description="a model recipe ops builds on this machine, e.g. smollm2-135m-instruct"
+    )
+    precision: Literal["int4", "int8", "fp16", "fp32"] | None = Field(
+        None, description="the recipe's precision; default: the recipe's own default"
     )
     url: str | None = Field(None, description="base URL of an OpenAI-compatible API, e.g. https://host/v1")
     model: str | None = Field(None, description="the model id at `url` (default: the alias)")
@@ -121,14 +128,22 @@ class ModelSpec(Strict):
     optional: bool = Field(
         False, description="when it cannot be had (catalog offline), skip it with a notice"
     )
+    temperature: float | None = Field(
+        None, ge=0, le=2, description="temperature for requests that send none; default: the recipe's"
+    )
+    top_p: float | None = Field(
+        None, gt=0, le=1, description="top_p for requests that send none; default: the recipe's"
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSpec:
-        if sum(x is not None for x in (self.catalog, self.path, self.url)) != 1:
+        if sum(x is not None for x in (self.catalog, self.path, self.recipe, self.url)) != 1:
             raise ValueError(
-                "give exactly one of `catalog:` (a Foundry alias), `path:` (a local model folder) "
-                "or `url:` (an OpenAI-compatible server)"
+                "give exactly one of `catalog:` (a Foundry alias), `path:` (a local model folder), "
+                "`recipe:` (a model ops builds, e.g. smollm2-135m-instruct) or `url:` (an OpenAI-compatible server)"
             )
+        if self.precision is not None and self.recipe is None:
+            raise ValueError("`precision:` goes with `recipe:` only")
         if self.url is None and (self.model or self.api_key_env):
             raise ValueError("`model:` and `api_key_env:` go with `url:` only")
         if self.url is not None and not self.url.startswith(("http://", "https://")):
@@ -137,8 +152,10 @@ class ModelSpec(Strict):
 
     @property
     def source(self) -> str:
-        """``catalog``, ``local`` or ``remote``."""
-        return "catalog" if self.catalog else "local" if self.path else "remote"
+        """``catalog``, ``local``, ``recipe`` or ``remote``."""
+        if self.catalog:
+            return "catalog"
+        return "local" if self.path else "recipe" if self.recipe else "remote"
 
     @property
     def leaves_machine(self) -> bool:

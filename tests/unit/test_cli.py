@@ -53,11 +53,12 @@ def test_shipped_profiles_are_valid(capsys):
         assert data["stack"] == name
 
 
-def test_offline_profile_has_two_local_models(capsys):
+def test_offline_profile_serves_a_real_model_in_two_precisions(capsys):
     _, out, _ = run(capsys, "validate", "--json", "offline")
     models = json.loads(out)["models"]
-    assert len([m for m in models.values() if m["path"]]) >= 2
-    assert all(m["catalog"] is None for m in models.values())
+    recipes = {(m["recipe"], m["precision"]) for m in models.values() if m["recipe"]}
+    assert recipes == {("smollm2-135m-instruct", "int4"), ("smollm2-135m-instruct", "fp32")}
+    assert all(m["catalog"] is None and m["url"] is None for m in models.values())
 
 
 def test_plan_skips_unreachable_catalog_model_and_says_why(monkeypatch):
@@ -67,7 +68,7 @@ def test_plan_skips_unreachable_catalog_model_and_says_why(monkeypatch):
     plans = {p.alias: p for p in stack.plan_models(profiles.load("workshop"))}
     assert plans["phi-4-mini"].use is False
     assert plans["phi-4-mini"].reason.startswith("skipped: the Foundry catalog cannot be reached")
-    assert plans["tiny"].use is True and plans["tiny"].source == "local"
+    assert plans["smollm2"].use is True and plans["smollm2"].source == "recipe"
 
 
 def test_required_catalog_model_offline_is_model_error(tmp_path, capsys, monkeypatch):
