@@ -190,6 +190,7 @@ def _run_converter(command: list[str], log_file: Path, advance, recipe: Recipe) 
             assert child.stdout is not None
             for line in child.stdout:
                 log.write(line)
+                log.flush()  # the log shows where a running build is
                 line = line.rstrip("\n")
                 if line.startswith("@step "):
                     advance(line[len("@step ") :])
