@@ -100,7 +100,7 @@ class CacheCheck(BaseCheck):
 
 @register
 class FilesCheck(BaseCheck):
-    """Each local model's folder exists and holds an ONNX Runtime GenAI model."""
+    """Each local model's folder exists and holds an ONNX Runtime GenAI model; recipe models are built."""
 
     name = "models.files"
     group = "models"
@@ -111,6 +111,17 @@ class FilesCheck(BaseCheck):
         if not dirs:
             return ok("the profile has no local model folders")
         problems = []
+        specs = ctx.loaded.profile.models
+        unbuilt = [a for a, f in dirs.items() if specs[a].recipe and not (f / "genai_config.json").is_file()]
+        if unbuilt:
+            recipes = ", ".join(
+                f"{a} ({specs[a].recipe}, {specs[a].precision or 'its default precision'})" for a in unbuilt
+            )
+            return fail(
+                f"not built yet: {recipes}",
+                f"`ops model build --profile {ctx.profile_arg}` builds them once (a package index must answer); "
+                f"`ops up` does it too",
+            )
         for alias, folder in dirs.items():
             if alias in ctx.folder_problems or not (folder / "genai_config.json").is_file():
                 what = "does not exist" if not folder.exists() else "has no genai_config.json"

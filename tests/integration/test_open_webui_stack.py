@@ -24,14 +24,14 @@ home, ops_home = module_home("owui-home")
 
 
 @pytest.fixture(scope="module")
-def stack(home, tmp_path_factory, docker_client, base_image):
+def stack(home, tmp_path_factory, docker_client, base_image, smollm2):
     ui_port, gateway_port = free_port(), free_port()
     path = tmp_path_factory.mktemp("owui") / f"{STACK}.yaml"
     path.write_text(
         f"""\
 name: {STACK}
 models:
-  tiny: {{path: bundled:tiny-fp32}}
+  smollm2: {{recipe: smollm2-135m-instruct, precision: int4}}
   tiny-int4: {{path: bundled:tiny-int4}}
 gateway: {{port: {gateway_port}, default_max_tokens: 24}}
 services:
@@ -67,11 +67,26 @@ def test_up_from_nothing_proves_the_chain(stack):
     assert httpx.get(f"{url}/health").json() == {"status": True}
 
 
+def test_chat_through_open_webui_answers_with_real_words(stack):
+    """The real model through Open WebUI's own API: greedy, it names the capital of France."""
+    loaded, _, url = stack
+    headers = {"authorization": f"Bearer {admin_token(loaded, url)}"}
+    body = {
+        "model": "smollm2",
+        "messages": [{"role": "user", "content": "What is the capital of France?"}],
+        "stream": False,
+        "temperature": 0,
+        "max_tokens": 16,
+    }
+    answer = httpx.post(f"{url}/api/chat/completions", json=body, headers=headers, timeout=120).json()
+    assert "Paris" in answer["choices"][0]["message"]["content"]
+
+
 def test_chat_through_open_webui_answers_from_the_tiny_model(stack):
     loaded, _, url = stack
     headers = {"authorization": f"Bearer {admin_token(loaded, url)}"}
     models = {m["id"] for m in httpx.get(f"{url}/api/models", headers=headers, timeout=30).json()["data"]}
-    assert {"tiny", "tiny-int4"} <= models
+    assert {"smollm2", "tiny-int4"} <= models
     body = {
         "model": "tiny-int4",
         "messages": [{"role": "user", "content": "What is WebGPU?"}],

@@ -158,3 +158,14 @@ def test_error_lines_skip_a_kinds_benign_errors_and_count_a_traceback_once():
     ]
     assert container.asked["since"] > 0, "only lines since the container last started"
     assert len(error_lines(container, "container")) == 4, "other kinds have no benign list"
+
+
+def test_a_recipe_model_not_built_yet_fails_models_files_with_the_build_command(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPS_CACHE", str(tmp_path / "empty-cache"))
+    path = tmp_path / "r.yaml"
+    path.write_text("models: {small: {recipe: smollm2-135m-instruct, precision: int4}}\n")
+    ctx = DoctorContext(str(path), Settings.from_env())
+    outcome = doctor.get("models.files")().run(ctx)
+    assert outcome.status == "fail"
+    assert outcome.detail == "not built yet: small (smollm2-135m-instruct, int4)"
+    assert f"`ops model build --profile {ctx.profile_arg}`" in outcome.fix
