@@ -60,6 +60,12 @@ class GatewayBench:
         by = {p.path: p for p in self.paths}
         return by["gateway"].tokens_per_s / by["foundry"].tokens_per_s if by["foundry"].tokens_per_s else 0.0
 
+    @property
+    def first_token_added_ms(self) -> float:
+        """How much later the first streamed token arrives through the gateway than from Foundry (medians)."""
+        by = {p.path: p for p in self.paths}
+        return by["gateway"].first_token_ms - by["foundry"].first_token_ms
+
 
 def _stream(client: httpx.Client, url: str, headers: dict, body: dict) -> tuple[float, float, int]:
     """(first token s, total s, tokens) of one streamed chat completion; counts SSE content chunks."""

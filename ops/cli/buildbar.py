@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ops.cli import output
+from ops.models import recipes
+from ops.models.recipes import build as recipe_build
+from ops.models.recipes.build import BuildResult
 
 
 @contextlib.contextmanager
@@ -37,3 +41,13 @@ def build_bar() -> Iterator[Callable[[str], Callable[[int, int, str], None]]]:
             return update
 
         yield for_model
+
+
+def build_recipe(name: str, precision: str | None, cache: Path) -> BuildResult:
+    """Build recipe ``name`` at ``precision`` (its default when ``None``) with a bar, or find it built."""
+    chosen = recipes.get(name)
+    chosen_precision = chosen.check_precision(precision)
+    with build_bar() as for_model:
+        return recipe_build.build(
+            chosen, chosen_precision, cache, for_model(f"{chosen.name} {chosen_precision}")
+        )

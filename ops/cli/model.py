@@ -10,7 +10,7 @@ from rich.table import Table
 
 from ops import profiles as lib
 from ops.cli import app, output
-from ops.cli.buildbar import build_bar
+from ops.cli.buildbar import build_bar, build_recipe
 from ops.errors import UsageError
 from ops.models import manage
 from ops.models import recipes as recipes_lib
@@ -133,13 +133,11 @@ def build_command(
         )
     if precision is not None and recipe is None:
         raise UsageError("--precision goes with a recipe name", hint="a profile names each model's precision")
-    with build_bar() as for_model:
-        if recipe is not None:
-            chosen = recipes_lib.get(recipe)
-            chosen_precision = chosen.check_precision(precision)
-            label = f"{chosen.name} {chosen_precision}"
-            results = {label: recipe_build.build(chosen, chosen_precision, settings.cache, for_model(label))}
-        else:
+    if recipe is not None:
+        result = build_recipe(recipe, precision, settings.cache)
+        results = {f"{result.recipe} {result.precision}": result}
+    else:
+        with build_bar() as for_model:
             results = recipe_build.ensure_models(lib.load(profile, settings), settings.cache, for_model)
     if json_:
         output.emit_json(results)
