@@ -143,15 +143,17 @@ def _measure(model_dir, gateway_url, key, max_tokens, runs, latency_samples, say
         )
         del local
         figures = [inproc]
-        for name, url, headers, model in (
-            ("foundry", direct, {}, card["upstream_id"]),
-            ("gateway", via, auth, "m"),
-        ):
-            say(f"{name} streaming, {runs} runs")
+        # Foundry and the gateway take turns, run by run, so that whatever else the machine does
+        # at a given moment weighs on both paths alike.
+        targets = (("foundry", direct, {}, card["upstream_id"]), ("gateway", via, auth, "m"))
+        say(f"foundry and gateway streaming, {runs} alternating runs each")
+        samples: dict[str, list] = {name: [] for name, *_ in targets}
+        for name, url, headers, model in targets:
             _stream(client, url, headers, {**body, "model": model, "max_tokens": 8})
-            figures.append(
-                _figures(name, [_stream(client, url, headers, {**body, "model": model}) for _ in range(runs)])
-            )
+        for _ in range(runs):
+            for name, url, headers, model in targets:
+                samples[name].append(_stream(client, url, headers, {**body, "model": model}))
+        figures += [_figures(name, samples[name]) for name, *_ in targets]
         say(f"added latency, {latency_samples} alternating requests")
         tiny = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1, "temperature": 0}
         direct_ms, gateway_ms, routed_ms = [], [], []
