@@ -148,7 +148,7 @@ def _measure(model_dir, gateway_url, key, max_tokens, runs, latency_samples, say
         targets = (("foundry", direct, {}, card["upstream_id"]), ("gateway", via, auth, "m"))
         say(f"foundry and gateway streaming, {runs} alternating runs each")
         samples: dict[str, list] = {name: [] for name, *_ in targets}
-        for name, url, headers, model in targets:
+        for _name, url, headers, model in targets:  # a warm-up each
             _stream(client, url, headers, {**body, "model": model, "max_tokens": 8})
         for _ in range(runs):
             for name, url, headers, model in targets:
