@@ -142,7 +142,9 @@ def _prompts(comparison: Comparison) -> str:
 def _score(score) -> str:
     if not score.items:
         return "skipped" if score.skipped else "-"
-    return f"{score.score:.0%} <span class='meta'>({score.correct}/{score.items})</span>"
+    cited = getattr(score, "cited_correct", None)
+    detail = f"; answer {score.answer_correct}, cited {cited}" if cited is not None else ""
+    return f"{score.score:.0%} <span class='meta'>({score.correct}/{score.items}{detail})</span>"
 
 
 def _checked(checked: EvalRun) -> str:

@@ -64,6 +64,9 @@ class KindScore:
     items: int
     skipped: int
     errors: int
+    #: rag only: answers that contain an expected one, and answers whose first source is the right document.
+    answer_correct: int | None = None
+    cited_correct: int | None = None
 
 
 @dataclass(frozen=True)
@@ -311,6 +314,8 @@ def _count(kind: str, results: Sequence[ItemResult]) -> KindScore:
         items=items,
         skipped=sum(r.status == SKIPPED for r in results),
         errors=sum(r.status == ERROR for r in results),
+        answer_correct=sum(bool(r.answer_correct) for r in results) if kind == "rag" else None,
+        cited_correct=sum(bool(r.cited_correct) for r in results) if kind == "rag" else None,
     )
 
 

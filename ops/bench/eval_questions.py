@@ -17,7 +17,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ops.bench.eval_score import normalise
+from ops.bench.eval_score import normalise, symbols_only
 from ops.errors import UsageError
 from ops.paths import PACKAGE
 from ops.profiles.errors import did_you_mean, display
@@ -59,7 +59,7 @@ class _Item(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> _Item:
         for answer in self.expected:
-            if not normalise(answer):
+            if not normalise(answer) and not symbols_only(answer):
                 raise ValueError(
                     f"expected: {answer!r} is empty once normalised (articles and punctuation go)"
                 )

@@ -38,14 +38,27 @@ def normalise(text: str) -> str:
     return " ".join(NUMBER_WORDS.get(w, w) for w in words if w not in ARTICLES)
 
 
+def symbols_only(text: str) -> bool:
+    """``text`` has no letter or digit but is not blank (``********``): normalising would leave nothing."""
+    return bool(text.strip()) and not any(c.isalnum() for c in text)
+
+
+def _literal(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
 def contains(answer: str, expected: str) -> bool:
-    """``expected`` appears in ``answer`` as whole words (both normalised)."""
+    """``expected`` appears in ``answer`` as whole words (both normalised); one made of symbols, as written."""
+    if symbols_only(expected):
+        return _literal(expected) in _literal(answer)
     wanted = normalise(expected)
     return bool(wanted) and f" {wanted} " in f" {normalise(answer)} "
 
 
 def exact(answer: str, expected: str) -> bool:
-    """``answer`` is ``expected`` once both are normalised."""
+    """``answer`` is ``expected`` once both are normalised (one made of symbols: as written)."""
+    if symbols_only(expected):
+        return _literal(answer) == _literal(expected)
     wanted = normalise(expected)
     return bool(wanted) and normalise(answer) == wanted
 

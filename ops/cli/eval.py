@@ -79,7 +79,10 @@ def percent(score) -> str:
     """``12/18 67%`` for a kind's (or a model's) score; ``skipped`` when nothing was asked."""
     if not score.items:
         return "skipped" if score.skipped else "-"
-    return f"{score.correct}/{score.items} {score.score:.0%}"
+    text = f"{score.correct}/{score.items} {score.score:.0%}"
+    if getattr(score, "cited_correct", None) is not None:
+        text += f" (answer {score.answer_correct}, cited {score.cited_correct})"
+    return text
 
 
 def render(result) -> None:

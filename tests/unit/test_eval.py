@@ -55,6 +55,12 @@ def test_contains_matches_whole_words_after_normalising_both_sides():
     assert not contains("anything", "the")  # an expected answer that normalises to nothing never matches
 
 
+def test_an_expected_answer_of_symbols_only_is_matched_as_written():
+    assert contains("Secrets show as ******** everywhere.", "********")
+    assert not contains("Secrets are hidden.", "********")
+    assert exact(" ******** ", "********") and not exact("It is ********", "********")
+
+
 def test_exact_wants_the_whole_answer():
     assert exact("Rome.", "rome") and exact("  the Rome ", "Rome")
     assert not exact("It is Rome.", "Rome")
@@ -361,9 +367,10 @@ def test_rag_questions_go_through_the_app_and_must_cite_the_document():
     )
     assert (overlap.correct, overlap.answer_correct, overlap.cited_correct) == (False, True, False)
     assert by["france"].answer_correct is None and by["france"].cited is None
-    assert (
-        result.models[0].kinds["rag"].score == 0.5 and result.rag == "through chainlit-rag at http://rag.test"
-    )
+    rag = result.models[0].kinds["rag"]
+    assert (rag.score, rag.answer_correct, rag.cited_correct) == (0.5, 2, 1)
+    assert result.models[0].kinds["fact"].cited_correct is None
+    assert result.rag == "through chainlit-rag at http://rag.test"
 
 
 def test_a_model_the_app_does_not_offer_is_skipped_and_a_broken_app_fails_its_questions():
