@@ -18,7 +18,7 @@ ANSWER_WIDTH = 60
 def compare_command(
     profile: str = typer.Argument(None, help="Profile name or path (default: workshop)."),
     models: str = typer.Option(
-        ..., "--models", help="Two or more models, separated by commas: tiny,phi-4-mini."
+        ..., "--models", help="Two or more models, separated by commas: smollm2,smollm2-fp32."
     ),
     prompts: Path = typer.Option(
         None, "--prompts", help="YAML list of prompts (default: 5 built-in prompts)."
