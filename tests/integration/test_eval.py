@@ -90,3 +90,66 @@ def test_the_table_names_the_scores_and_a_bad_model_lists_the_known_ones(stack, 
     err = capsys.readouterr().err
     assert code == 2
     assert "unknown model gpt-9" in err and "smollm2, smollm2-fp32" in err
+
+
+RAG_STACK = "eval-rag"
+#: rag questions whose document the app's retrieval finds first for SmolLM2 (seen in every run).
+RAG_QUESTIONS = """\
+- {id: gateway-port, kind: rag, question: "On which port does the gateway listen?", expected: ["8000"], source: gateway.md}
+- {id: webgpu-runtime-version, kind: rag, question: "Which version of onnxruntime-web does the WebGPU demo serve?", expected: [1.30.0], source: webgpu-demo.md}
+- {id: capital-france, kind: fact, question: "What is the capital of France?", expected: [Paris]}
+"""
+
+
+@pytest.fixture(scope="module")
+def rag_stack(home, smollm2, tmp_path_factory, docker_client, base_image):
+    """SmolLM2 int4 behind the gateway, and the Chainlit RAG app (built from stacks/) on the sample documents."""
+    from ops import lifecycle
+
+    folder = tmp_path_factory.mktemp("eval-rag")
+    path = folder / f"{RAG_STACK}.yaml"
+    path.write_text(
+        f"name: {RAG_STACK}\n"
+        "models:\n"
+        "  smollm2: {recipe: smollm2-135m-instruct, precision: int4}\n"
+        f"gateway: {{port: {free_port()}, bind: [127.0.0.1, stack-gateway]}}\n"
+        "services:\n"
+        "  rag:\n"
+        "    kind: chainlit-rag\n"
+        "    image_policy: build\n"
+        f'    ports: ["127.0.0.1:{free_port()}:8000"]\n'
+        '    volumes: ["docs:/data/docs", "index:/data/index"]\n'
+        "    environment: {RAG_MAX_TOKENS: 48}\n"
+        "    health: {http: /health, timeout: 300}\n"
+        "volumes: {docs: {}, index: {}}\n"
+    )
+    (folder / "questions.yaml").write_text(RAG_QUESTIONS)
+    loaded = profiles.load_path(path)
+    lifecycle.down(loaded, remove_volumes=True)  # from nothing, even after an interrupted run
+    try:
+        lifecycle.up(loaded, say=print)
+        yield path, folder / "questions.yaml"
+    finally:
+        lifecycle.down(loaded, remove_volumes=True)
+
+
+def test_rag_questions_go_through_the_app_and_are_checked_against_the_cited_document(
+    rag_stack, ops_home, capsys
+):
+    path, questions = rag_stack
+    code = main(["eval", str(path), "--questions", str(questions), "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    result = json.loads(captured.out)
+    assert result["rag"].startswith("through rag at http://127.0.0.1:")
+    items = {i["id"]: i for i in result["items"]}
+    for name, source in (("gateway-port", "gateway.md"), ("webgpu-runtime-version", "webgpu-demo.md")):
+        item = items[name]
+        print(f"\n{name}: {item['answer']!r} citing {item['cited']}")
+        assert item["status"] == "answered" and item["answer"] and 0 < item["tokens"] <= 48
+        assert (item["cited"], item["cited_correct"]) == (source, True)
+        assert item["correct"] == item["answer_correct"]  # the citation is right, so the answer decides
+        assert "Sources" not in item["answer"]  # the answer alone, not the list of sources after it
+    assert items["capital-france"]["cited"] is None and items["capital-france"]["status"] == "answered"
+    rag = result["models"][0]["kinds"]["rag"]
+    assert (rag["items"], rag["cited_correct"], rag["skipped"]) == (2, 2, 0)
