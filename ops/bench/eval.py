@@ -182,9 +182,7 @@ def run(
         results += chat.run_async(
             _ask_gateway(target, models, direct, max_tokens, system_prompt, timeout, say, transport)
         )
-    for model in models:
-        if not through_app:
-            break
+    for model in models if through_app else ():
         if rag is None:
             results += [_result(model, q, SKIPPED, reason=rag_skipped) for q in through_app]
         else:
