@@ -61,6 +61,10 @@ bench-doctor profile="workshop": setup docker
 bench-webgpu: setup chromium
     {{bin}}/python -m ops.bench.webgpu
 
+# Benchmark a participant's wait in Open WebUI (Chromium), its background generations on vs off (brings the stack up and down)
+bench-openwebui profile="offline" *args: setup docker chromium
+    {{bin}}/python -m ops.bench.openwebui_wait {{profile}} {{args}}
+
 # Benchmark the Chainlit RAG app's ingest and top-5 retrieval on a generated corpus, against rank-bm25
 bench-rag *args: setup
     {{bin}}/python -m ops.bench.rag {{args}}
