@@ -96,6 +96,7 @@ def render(result) -> None:
     prompt = f'system prompt "{result.system_prompt}"' if result.system_prompt else "no system prompt"
     output.line(
         f"greedy (temperature 0, top_p 1), at most {result.max_tokens} tokens, {prompt}; rag: {result.rag}"
+        + (" (with the app's own prompt and token limit)" if result.rag.startswith("through") else "")
     )
     for reason in sorted({i.reason for i in result.items if i.status == "skipped"}):
         if not result.rag.endswith(reason):  # the run's own reason is on the line above
