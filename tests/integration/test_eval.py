@@ -1,8 +1,8 @@
 """``ops eval`` on the real small model (SmolLM2-135M-Instruct from its recipe, int4 and fp32) through the real gateway.
 
 The scores are what the model really answers, greedy, so they are the same from run to run on one
-machine. Measured here (2 CPU cores, November 2026), with the default system prompt: int4 18/32
-(facts 6/18, extraction 12/14), fp32 23/32 (facts 12/18, extraction 11/14). The floors sit a few
+machine. Measured here (2 CPU cores, November 2026), each model with its own default system prompt:
+int4 20/32 (facts 9/18, extraction 11/14), fp32 25/32 (facts 14/18, extraction 11/14). The floors sit a few
 questions under that, so a change that breaks the chain (template, sampling, scoring) fails while
 a CPU that rounds differently does not.
 """
@@ -21,9 +21,9 @@ from ops.stack import prepare_state
 from tests.integration.hosts import free_port, module_home
 
 STACK = "eval-real"
-#: At least this share of the general questions right, per model (measured: 0.56 and 0.72).
-FLOOR = {"smollm2": 0.45, "smollm2-fp32": 0.60}
-#: Extraction from a passage given in the question is what a 135M model does best (measured 0.86, 0.79).
+#: At least this share of the general questions right, per model (measured: 0.62 and 0.78).
+FLOOR = {"smollm2": 0.5, "smollm2-fp32": 0.65}
+#: Extraction from a passage given in the question is what a 135M model does best (measured 0.79, 0.79).
 EXTRACTION_FLOOR = 0.64
 
 home, ops_home = module_home("eval-home")
@@ -76,7 +76,7 @@ def test_the_general_questions_score_above_the_floor_and_rag_is_skipped_without_
         assert all(i["status"] == "skipped" for i in rag)
     if any(i["kind"] == "rag" for i in result["items"]):
         assert result["rag"] == f"skipped: profile {STACK} has no chainlit-rag service"
-    assert result["system_prompt"] == "Answer in a few words." and result["max_tokens"] == 64
+    assert result["system_prompt"] is None and result["max_tokens"] == 64  # each model keeps its own
 
 
 def test_the_table_names_the_scores_and_a_bad_model_lists_the_known_ones(stack, ops_home, capsys):
