@@ -6,8 +6,9 @@ measures what that changes for the person at the keyboard. The profile's stack i
 through the library (``ops up``): once with the generations turned back on through the Open WebUI
 service's ``environment`` (the override a profile would write), once with ``ops``'s defaults. Each
 time, Debian's Chromium signs in through the real page and sends the same messages, each in a new
-chat, each as soon as the previous answer is complete (a participant asking the next question),
-after one warm-up message that is not counted. Per message it measures, in the page:
+chat, each as soon as the previous answer is complete (a participant asking the next question
+straight away; ``--pause`` waits that long first), after one warm-up message that is not counted.
+Per message it measures, in the page:
 
 - first visible text: from pressing Enter to the first non-blank text of the assistant's answer;
 - complete answer: from pressing Enter to the message's action buttons appearing, which Open WebUI
@@ -16,9 +17,10 @@ after one warm-up message that is not counted. Per message it measures, in the p
 The gateway counts the chat completions the messages cause: the chats go to a virtual model of the
 gateway's router (one candidate, the chat model), whose requests ``/ops/metrics`` counts, so Open
 WebUI's own follow-up, title and tag requests (sent to the chat model too) are counted beside the
-answers. After the last message the count must stay still for a while before it is read.
+answers. After the last message the count must stay still for a while before it is read. (The router
+costs both conditions alike, about 10 ms of first token: 264 against 251 ms p50, measured here.)
 
-    python -m ops.bench.openwebui_wait [PROFILE] [--messages 5] [--model ALIAS] [--keep] [--json]
+    python -m ops.bench.openwebui_wait [PROFILE] [--messages 5] [--pause S] [--model ALIAS] [--keep] [--json]
 
 The stack is taken down afterwards (volumes kept) unless ``--keep``. Needs Playwright's Python
 package and ``/usr/bin/chromium``, like :mod:`ops.bench.webgpu`, whose browser helpers it shares.
@@ -67,10 +69,12 @@ PROMPTS = (
 WARM_UP = "Say hello."
 ANSWER_TIMEOUT_MS = 180_000
 PAGE_TIMEOUT_MS = 120_000
-#: After the last answer, the gateway's count must not move for this long before it is read: longer
-#: than one background generation takes (each is counted when it starts).
+#: After the last answer, the gateway's count must not move for a while before it is read. Each
+#: request is counted when it starts, and Open WebUI starts a message's next background generation
+#: when the previous one ends: the quiet time must outlast one generation, so it is the longer of
+#: this and 1.5 times the slowest answer seen.
 SETTLE_S = 12.0
-SETTLE_LIMIT_S = 300.0
+SETTLE_LIMIT_S = 900.0
 
 # Installed in the page before a message is sent: records, on the page's clock, the Enter that sends
 # it, the first non-blank text of the (only) assistant answer of the new chat, its last change, and
@@ -117,6 +121,15 @@ class ConditionResult:
     chat_requests: int
 
     @property
+    def stream_rate(self) -> float:
+        """Median characters per second from an answer's first text to its end: answers differ in
+        length, and this shows how fast each was streamed."""
+        rates = [
+            m.chars / (m.complete_s - m.first_text_s) for m in self.messages if m.complete_s > m.first_text_s
+        ]
+        return median(rates)
+
+    @property
     def requests_per_message(self) -> float:
         """Chat completions at the gateway per user message (answers and background generations)."""
         return self.chat_requests / len(self.messages) if self.messages else 0.0
@@ -129,6 +142,7 @@ class OpenWebUIWait:
     stack: str
     model: str
     browser: str
+    pause_s: float
     results: tuple[ConditionResult, ...]
 
 
@@ -272,22 +286,32 @@ def send(page, url: str, model: str, prompt: str, timeout_ms: int = ANSWER_TIMEO
 
 
 def measure(
-    browser, url: str, credentials: tuple[str, str], count: GatewayCount, prompts: tuple[str, ...], say
+    browser,
+    url: str,
+    credentials: tuple[str, str],
+    count: GatewayCount,
+    prompts: tuple[str, ...],
+    pause: float,
+    say,
 ) -> tuple[tuple[MessageWait, ...], int]:
-    """Sign in, send a warm-up message and then ``prompts``; return their waits and their chat requests."""
+    """Sign in, send a warm-up message and then ``prompts``, ``pause`` s apart; return their waits and
+    the chat requests they caused."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     try:
         page = context.new_page()
         sign_in(page, url, *credentials)
         say("warm-up message (not counted)")
-        send(page, url, COUNTED, WARM_UP)
-        before = count.settled()
-        waits = []
+        warm = send(page, url, COUNTED, WARM_UP)
+        before = count.settled(max(SETTLE_S, 1.5 * warm.complete_s))
+        waits: list[MessageWait] = []
         for index, prompt in enumerate(prompts):
+            if waits and pause:
+                time.sleep(pause)
             waits.append(send(page, url, COUNTED, prompt))
             say(f"message {index + 1}/{len(prompts)}: {waits[-1].complete_s:.2f} s")
-        say(f"waiting for the gateway's count to settle ({SETTLE_S:.0f} s without a new request)")
-        requests = count.settled() - before
+        quiet = max(SETTLE_S, 1.5 * max(w.complete_s for w in waits))
+        say(f"waiting for the gateway's count to settle ({quiet:.0f} s without a new request)")
+        requests = count.settled(quiet) - before
     finally:
         context.close()
     if requests < len(prompts):
@@ -304,6 +328,7 @@ def run(
     messages: int = 5,
     model: str | None = None,
     keep: bool = False,
+    pause: float = 0.0,
     say: Callable[[str], None] = lambda _: None,
 ) -> OpenWebUIWait:
     """Bring ``ref`` up with Open WebUI's background generations on, then off; measure each in Chromium."""
@@ -339,7 +364,7 @@ def run(
                         secrets.get(openwebui.ADMIN_EMAIL).reveal(),
                         secrets.get(openwebui.ADMIN_PASSWORD).reveal(),
                     )
-                    waits, requests = measure(browser, url, credentials, count, prompts, say)
+                    waits, requests = measure(browser, url, credentials, count, prompts, pause, say)
                     results.append(ConditionResult(condition, environment, waits, requests))
                 version = browser.version
             finally:
@@ -350,7 +375,7 @@ def run(
             lifecycle.down(loaded)
             for path in written:
                 path.unlink(missing_ok=True)
-    return OpenWebUIWait(loaded.name, target, f"Chromium {version}", tuple(results))
+    return OpenWebUIWait(loaded.name, target, f"Chromium {version}", pause, tuple(results))
 
 
 def _remove_container(stack: str, service: str) -> None:
@@ -376,9 +401,10 @@ def render(result: OpenWebUIWait) -> str:
     """The figures as plain text lines."""
     lines = [
         f"Open WebUI in {result.browser}, stack {result.stack}, model {result.model}: "
-        f"{len(result.results[0].messages)} messages per condition, each in a new chat, back to back",
+        f"{len(result.results[0].messages)} messages per condition, each in a new chat, "
+        + (f"{result.pause_s:g} s after the previous answer" if result.pause_s else "back to back"),
         f"{'condition':<28}{'first text p50':>15}{'max':>8}{'complete p50':>14}{'max':>8}"
-        f"{'answer p50':>12}{'chat requests/message':>23}",
+        f"{'answer p50':>12}{'streamed p50':>14}{'chat requests/message':>23}",
     ]
     for r in result.results:
         first = [m.first_text_s for m in r.messages]
@@ -386,7 +412,8 @@ def render(result: OpenWebUIWait) -> str:
         chars = median([m.chars for m in r.messages])
         lines.append(
             f"{r.condition:<28}{median(first):>13.2f} s{max(first):>6.2f} s{median(done):>12.2f} s"
-            f"{max(done):>6.2f} s{chars:>6.0f} chars{r.requests_per_message:>23.1f}"
+            f"{max(done):>6.2f} s{chars:>6.0f} chars{r.stream_rate:>6.0f} chars/s"
+            f"{r.requests_per_message:>23.1f}"
         )
     lines.append(
         "first text: Enter to the answer's first visible text; complete: Enter to its action buttons "
@@ -401,6 +428,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("profile", nargs="?", default="offline", help="profile name or YAML path")
     parser.add_argument("--messages", type=int, default=5, help="messages per condition (default 5)")
     parser.add_argument("--model", default=None, help="chat model alias (default: the first local one)")
+    parser.add_argument(
+        "--pause", type=float, default=0.0, help="seconds between an answer and the next message (default 0)"
+    )
     parser.add_argument("--keep", action="store_true", help="leave the stack up afterwards")
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args(argv)
@@ -410,6 +440,7 @@ def main(argv: list[str] | None = None) -> int:
             max(1, args.messages),
             args.model,
             args.keep,
+            max(0.0, args.pause),
             say=lambda text: print(f"  {text}", file=sys.stderr),
         )
     except OpsError as exc:

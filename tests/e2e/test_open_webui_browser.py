@@ -1,7 +1,9 @@
 """Open WebUI in a real browser: sign in with the generated admin, send a message, see the answer.
 
 The stack is brought up by ``ops up`` (the library call) on the bundled tiny model; the test
-drives Debian's Chromium through Playwright and saves a screenshot to artifacts/.
+drives Debian's Chromium through Playwright and saves a screenshot to artifacts/. The gateway has
+one virtual model, ``counted``, routed to the tiny model: its router counts the chat requests sent
+to it, which is how a test sees what reached the gateway for one message.
 """
 
 from __future__ import annotations
@@ -9,16 +11,20 @@ from __future__ import annotations
 import contextlib
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from ops import lifecycle, profiles
+from ops.bench.openwebui_wait import GatewayCount, send, sign_in
 from ops.services import openwebui
+from ops.stack import GATEWAY_KEY
 from ops.state import StackState
 from tests.integration.hosts import free_port, module_home
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 STACK = "owbrowser"
+COUNTED = "counted"
 
 
 home, ops_home = module_home("owb-home")
@@ -26,14 +32,19 @@ home, ops_home = module_home("owb-home")
 
 @pytest.fixture(scope="module")
 def open_webui(home, tmp_path_factory, docker_client):
-    port = free_port()
+    port, gateway_port = free_port(), free_port()
     path = tmp_path_factory.mktemp("owb") / f"{STACK}.yaml"
     path.write_text(
         f"""\
 name: {STACK}
 models:
   tiny: {{path: bundled:tiny-fp32}}
-gateway: {{port: {free_port()}, default_max_tokens: 24}}
+gateway:
+  port: {gateway_port}
+  default_max_tokens: 24
+  routing:
+    models:
+      {COUNTED}: {{default: [tiny], timeout: 120}}
 services:
   open-webui:
     kind: open-webui
@@ -49,15 +60,19 @@ volumes:
     try:
         lifecycle.up(loaded)
         state = StackState.for_stack(STACK)
-        email = state.secrets.get(openwebui.ADMIN_EMAIL).reveal()
-        password = state.secrets.get(openwebui.ADMIN_PASSWORD).reveal()
-        yield f"http://127.0.0.1:{port}", email, password
+        yield SimpleNamespace(
+            url=f"http://127.0.0.1:{port}",
+            email=state.secrets.get(openwebui.ADMIN_EMAIL).reveal(),
+            password=state.secrets.get(openwebui.ADMIN_PASSWORD).reveal(),
+            gateway_url=f"http://127.0.0.1:{gateway_port}/v1",
+            key=state.secrets.get(GATEWAY_KEY).reveal(),
+        )
     finally:
         lifecycle.down(loaded, remove_volumes=True)
 
 
 def test_sign_in_send_a_message_see_the_answer(open_webui, browser_plain):
-    url, email, password = open_webui
+    url, email, password = open_webui.url, open_webui.email, open_webui.password
     context = browser_plain.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     try:
@@ -88,4 +103,22 @@ def test_sign_in_send_a_message_see_the_answer(open_webui, browser_plain):
         # Saved pass or fail: a person can see what the browser saw.
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "open-webui-chat.png"))
+        context.close()
+
+
+def test_one_message_is_one_chat_completion_at_the_gateway(open_webui, browser_plain):
+    """Open WebUI's follow-up, title and tag generations are off by default: after an answer in a new
+    chat (the case where all three would run), nothing but the answer itself reached the gateway."""
+    count = GatewayCount(open_webui.gateway_url, open_webui.key, COUNTED)
+    context = browser_plain.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    try:
+        sign_in(page, open_webui.url, open_webui.email, open_webui.password)
+        before = count.now()
+        wait = send(page, open_webui.url, COUNTED, "What is a small language model?")
+        # The background generations start as soon as the answer's stream ends; give them 5 s.
+        requests = count.settled(quiet=5, limit=60) - before
+        assert wait.chars > 0
+        assert requests == 1, f"one message caused {requests} chat requests at the gateway"
+    finally:
         context.close()
