@@ -1,8 +1,10 @@
 """The workshop's RAG chat: Chainlit in front of the stack's gateway and a local document index.
 
 Each question is answered on its own: the best passages from the documents folder (BM25 and
-dense retrieval, fused) are put in front of it, the chosen model's answer is streamed token by
-token, and the passages are listed as sources (file, location, excerpt) and attached in full.
+dense retrieval, fused) are retrieved, the first of them (as many as suit the model, trimmed to
+what the question is about) are put in front of it, the chosen model's answer is streamed token
+by token, and every retrieved passage is listed as a source (file, location, excerpt), best first,
+and attached in full.
 The retrieval code lives in the ``rag`` package, which does not import Chainlit.
 """
 
@@ -17,7 +19,7 @@ import chainlit as cl
 from chainlit.input_widget import Select
 from rag.gateway import GatewayError, ModelCard
 from rag.library import Library
-from rag.prompt import build
+from rag.prompt import build, plan
 from rag.settings import Settings
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -122,7 +124,8 @@ async def settings_changed(settings: dict) -> None:
         cl.user_session.set("model", str(settings["model"]))
 
 
-def _sources(hits) -> tuple[str, list[dict], list[cl.Text]]:
+def _sources(hits, read: int) -> tuple[str, list[dict], list[cl.Text]]:
+    """The retrieved passages as sources, best first; the first ``read`` of them were in the prompt."""
     lines, records, elements = [], [], []
     for number, hit in enumerate(hits, start=1):
         chunk = hit.chunk
@@ -139,6 +142,7 @@ def _sources(hits) -> tuple[str, list[dict], list[cl.Text]]:
                 "location": chunk.location,
                 "excerpt": excerpt,
                 "score": round(hit.score, 5),
+                "in_prompt": number <= read,
             }
         )
         elements.append(
@@ -181,7 +185,9 @@ async def answer(message: cl.Message) -> None:
         cl.user_session.set("model", model)
     retriever = await asyncio.to_thread(LIBRARY.retriever)
     hits = await asyncio.to_thread(retriever.search, question, SETTINGS.top_k)
-    prompt = build(question, hits, cards[model].context_length, SETTINGS.max_tokens)
+    context = cards[model].context_length
+    shape = plan(context, SETTINGS.prompt_passages, SETTINGS.passage_words)
+    prompt = build(question, hits, context, SETTINGS.max_tokens, shape)
     notices += prompt.notices
     if not _indexed.is_set():
         notices.append("The documents are still being indexed: this answer may miss some of them.")
@@ -191,13 +197,17 @@ async def answer(message: cl.Message) -> None:
     reply = cl.Message(content="")
     streamed, error = 0, ""
     try:
-        async for piece in LIBRARY.gateway.stream(model, prompt.messages, SETTINGS.max_tokens):
+        async for piece in LIBRARY.gateway.stream(
+            model, prompt.messages, SETTINGS.max_tokens, SETTINGS.temperature
+        ):
             await reply.stream_token(piece)
             streamed += 1
     except GatewayError as exc:
         error = str(exc)
         await reply.stream_token(("\n\n" if streamed else "") + f"⚠️ {error}")
-    text, records, elements = _sources(prompt.hits)
+    # Every retrieved passage is listed, not only those the model read: the prompt's passages are
+    # the first of them (their numbers are the sources'), the rest let the reader look further.
+    text, records, elements = _sources(hits, len(prompt.hits))
     reply.content += text
     reply.elements = elements
     reply.metadata = {
@@ -207,6 +217,8 @@ async def answer(message: cl.Message) -> None:
         "indexed_chunks": len(retriever.chunks),
         "retrieval": "hybrid" if retriever.dense else "bm25",
         "truncated": prompt.truncated,
+        "prompt_passages": len(prompt.hits),
+        "temperature": SETTINGS.temperature,
         "error": error,
     }
     await reply.send()

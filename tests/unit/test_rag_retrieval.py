@@ -1,4 +1,4 @@
-"""The RAG app's retrieval on a fixed corpus: chunking, BM25, dense ranking, fusion, the incremental index, the prompt."""
+"""The RAG app's retrieval on a fixed corpus: chunking, BM25, dense ranking, fusion, the incremental index (the prompt: test_rag_prompt.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from rag.chunking import chunk_blocks  # noqa: E402
 from rag.fusion import reciprocal_rank_fusion  # noqa: E402
 from rag.index import Store  # noqa: E402
 from rag.loaders import Block  # noqa: E402
-from rag.prompt import build, estimate_tokens  # noqa: E402
 from rag.retrieval import Hit, Retriever  # noqa: E402
 
 CORPUS = {
@@ -213,28 +212,6 @@ def test_changed_chunk_settings_re_read_everything(library):
     store.sync(docs, None, size=180, overlap=40)
     report = store.sync(docs, None, size=50, overlap=10)
     assert sorted(report.changed) == sorted(CORPUS)
-
-
-def test_the_prompt_numbers_passages_and_cuts_a_huge_question(library):
-    docs, store = library
-    store.sync(docs, None)
-    hits = Retriever(store.load()).search("loaf costs euros", k=2)
-    prompt = build("How much is a sourdough loaf?", hits, 4096, 300)
-    assert "[1] bakery.md (§ Bakery › Prices, lines 3-4)" in prompt.messages[0]["content"]
-    assert prompt.messages[1] == {"role": "user", "content": "How much is a sourdough loaf?"}
-    assert not prompt.notices and not prompt.truncated
-
-    huge = "word " * 20_000
-    cut = build(huge, hits, 2048, 300)
-    assert cut.truncated and "only its first" in cut.notices[0]
-    total = sum(estimate_tokens(m["content"]) for m in cut.messages)
-    assert total <= 2048 - 300
-    assert cut.hits == hits  # the passages were kept; the question was cut
-
-
-def test_the_prompt_says_when_nothing_was_found():
-    prompt = build("anything", [], None, 300)
-    assert "none were found" in prompt.messages[0]["content"]
 
 
 def test_hits_carry_both_ranks(library):

@@ -97,9 +97,21 @@ class Gateway:
             raise _http_problem(response.status_code, response.text)
         return _cards(response.json())
 
-    async def stream(self, model: str, messages: list[dict], max_tokens: int) -> AsyncIterator[str]:
-        """The answer's text pieces as the model writes them."""
-        body = {"model": model, "messages": messages, "max_tokens": max_tokens, "stream": True}
+    async def stream(
+        self, model: str, messages: list[dict], max_tokens: int, temperature: float = 0.0
+    ) -> AsyncIterator[str]:
+        """The answer's text pieces as the model writes them.
+
+        ``temperature`` is always sent: a request without one gets the gateway's default for the
+        model, or Foundry's (1.0), at which a small model's answer drifts into noise.
+        """
+        body = {
+            "model": model,
+            "messages": messages,
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "stream": True,
+        }
         try:
             async with (
                 httpx.AsyncClient(timeout=self.timeout) as client,

@@ -10,12 +10,40 @@ from pathlib import Path
 from rag.chunking import DEFAULT_OVERLAP, DEFAULT_SIZE
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int | None = None) -> int:
     value = env.get(name, "").strip()
     try:
-        return int(value) if value else default
+        number = int(value) if value else default
     except ValueError:
         raise SystemExit(f"{name} must be a whole number, got {value!r}") from None
+    if minimum is not None and number < minimum:
+        raise SystemExit(f"{name} must be at least {minimum}, got {value!r}")
+    return number
+
+
+def _auto_int(env: Mapping[str, str], name: str, minimum: int) -> int | None:
+    """A whole number, or None for ``auto`` (or unset): the app then chooses by the model."""
+    value = env.get(name, "").strip()
+    if value.lower() in ("", "auto"):
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise SystemExit(f"{name} must be a whole number or `auto`, got {value!r}") from None
+    if number < minimum:
+        raise SystemExit(f"{name} must be at least {minimum} (or `auto`), got {value!r}")
+    return number
+
+
+def _temperature(env: Mapping[str, str], name: str, default: float) -> float:
+    value = env.get(name, "").strip()
+    try:
+        number = float(value) if value else default
+    except ValueError:
+        raise SystemExit(f"{name} must be a number from 0 to 2, got {value!r}") from None
+    if not 0 <= number <= 2:  # also refuses nan
+        raise SystemExit(f"{name} must be a number from 0 to 2, got {value!r}")
+    return number
 
 
 def _path(env: Mapping[str, str], name: str, default: str | None) -> Path | None:
@@ -38,8 +66,15 @@ class Settings:
     embeddings_model: str
     chunk_size: int
     chunk_overlap: int
+    #: Passages retrieved and listed as sources.
     top_k: int
+    #: Of those, how many go into the prompt, and how many words of each (None: chosen by the
+    #: model's context length, see ``rag.prompt.plan``; 0 words: whole passages).
+    prompt_passages: int | None
+    passage_words: int | None
     max_tokens: int
+    #: Sent with every request: 0 is greedy (the same question gets the same answer).
+    temperature: float
     username: str
     password: str
     auth: str  # "password" or "header"
@@ -61,8 +96,11 @@ class Settings:
             embeddings_model=env.get("RAG_EMBEDDINGS_MODEL", "").strip(),
             chunk_size=_int(env, "RAG_CHUNK_SIZE", DEFAULT_SIZE),
             chunk_overlap=_int(env, "RAG_CHUNK_OVERLAP", DEFAULT_OVERLAP),
-            top_k=_int(env, "RAG_TOP_K", 4),
-            max_tokens=_int(env, "RAG_MAX_TOKENS", 300),
+            top_k=_int(env, "RAG_TOP_K", 4, minimum=1),
+            prompt_passages=_auto_int(env, "RAG_PROMPT_PASSAGES", minimum=1),
+            passage_words=_auto_int(env, "RAG_PASSAGE_WORDS", minimum=0),
+            max_tokens=_int(env, "RAG_MAX_TOKENS", 300, minimum=1),
+            temperature=_temperature(env, "RAG_TEMPERATURE", 0.0),
             username=env.get("RAG_USERNAME", "workshop"),
             password=env.get("RAG_PASSWORD", ""),
             auth=env.get("RAG_AUTH", "password").strip().lower(),
