@@ -50,10 +50,14 @@ def environment(ctx) -> dict[str, str | Secret]:
         "ANONYMIZED_TELEMETRY": "false",
         "DO_NOT_TRACK": "true",
         "SCARF_NO_ANALYTICS": "true",
-        # Open WebUI asks the chat model for a title, tags and follow-up questions after every answer
-        # (and for autocomplete while typing). On a CPU these generations compete with the answers:
-        # measured in Chromium with SmolLM2-135M, turning them off took the complete answer from
-        # 10.0 s to 3.4 s. A profile's `environment` turns any of them back on (the profile wins).
+        # Open WebUI asks the chat model for follow-up questions, a title and tags after every answer
+        # (and, where a user turns it on, for autocomplete while typing): 4 chat completions per
+        # message instead of 1, each up to `default_max_tokens`, competing with the next answers on
+        # the same cores. Measured in Chromium on 2 cores with SmolLM2-135M (python -m
+        # ops.bench.openwebui_wait), off: first text p50 1.2-1.6 s -> 0.5-0.7 s, complete answer p50
+        # 12-16 s -> 6 s. A small task model (TASK_MODEL_EXTERNAL) would still share those cores, and
+        # a 135M model's titles and follow-ups are rarely usable JSON. Chats are titled with their first
+        # message instead. A profile's `environment` turns any of them back on (the profile wins).
         **dict.fromkeys(BACKGROUND_TASKS, "false"),
     }
 

@@ -60,3 +60,33 @@ def test_a_profiles_environment_turns_a_background_generation_back_on(ctx, tmp_p
     assert env["TASK_MODEL_EXTERNAL"] == "tiny"
     assert env["ENABLE_TAGS_GENERATION"] == env["ENABLE_FOLLOW_UP_GENERATION"] == "false"
     assert env["ENABLE_AUTOCOMPLETE_GENERATION"] == "false"
+
+
+def test_the_benchmarks_variant_turns_them_on_through_the_profiles_environment(ctx, tmp_path):
+    """``ops.bench.openwebui_wait`` writes the profile it brings up with the generations on: the same
+    override a person would write, relative paths still naming the original folders."""
+    from ops.bench.openwebui_wait import COUNTED, ON, write_variant
+
+    (tmp_path / "profiles" / "notes").mkdir(parents=True)
+    path = tmp_path / "profiles" / "demo.yaml"
+    path.write_text(
+        "models:\n"
+        "  tiny: {path: bundled:tiny-fp32}\n"
+        "services:\n"
+        "  open-webui:\n"
+        "    kind: open-webui\n"
+        '    volumes: ["./notes:/notes:ro", "data:/app/backend/data"]\n'
+        "volumes:\n"
+        "  data: {}\n"
+    )
+    loaded = write_variant(profiles.load_path(path), "open-webui", "tiny", ON, tmp_path / "variant.yaml")
+    assert loaded.name == "demo" and loaded.profile.gateway.routing.models[COUNTED].default == ("tiny",)
+    spec = build(loaded, "open-webui", openwebui.environment(ctx), "ops-open-webui:local")
+    env = spec.create_kwargs()["environment"]
+    assert {name: env[name] for name in openwebui.BACKGROUND_TASKS} == dict.fromkeys(
+        openwebui.BACKGROUND_TASKS, "true"
+    )
+    assert [(m.kind, m.source) for m in spec.mounts] == [
+        ("bind", str(tmp_path / "profiles" / "notes")),
+        ("volume", "ops-demo-data"),
+    ]
