@@ -56,8 +56,8 @@ def environment(ctx) -> dict[str, str | Secret]:
         # the same cores. Measured in Chromium on 2 cores with SmolLM2-135M (python -m
         # ops.bench.openwebui_wait), off: first text p50 1.2-1.6 s -> 0.5-0.7 s, complete answer p50
         # 12-16 s -> 6 s. A small task model (TASK_MODEL_EXTERNAL) would still share those cores, and
-        # a 135M model's titles and follow-ups are rarely usable JSON. Chats are titled with their first
-        # message instead. A profile's `environment` turns any of them back on (the profile wins).
+        # SmolLM2-135M's follow-ups were not the JSON Open WebUI parses. Chats are titled with their
+        # first message instead. A profile's `environment` turns any of them back on (the profile wins).
         **dict.fromkeys(BACKGROUND_TASKS, "false"),
     }
 
