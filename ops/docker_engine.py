@@ -52,11 +52,14 @@ def endpoint() -> str:
     return base_url or DEFAULT_ENDPOINT
 
 
-def connect(timeout: float = 5) -> docker.DockerClient:
+def connect(timeout: float = 5, work_timeout: float | None = None) -> docker.DockerClient:
     """Return a client for the local Docker daemon, checked with a ping.
 
     ``timeout`` bounds the version negotiation and the ping, and stays the client's default
-    per-request timeout. Raises :class:`DockerError` when the daemon does not answer.
+    per-request timeout unless ``work_timeout`` is given: commands that change things (``up``,
+    ``down``) pass a long one, because a busy daemon can take tens of seconds to remove a large
+    container, and a 5 s read timeout then aborted ``ops up`` half-way with the container stuck in
+    "Removal In Progress". Raises :class:`DockerError` when the daemon does not answer.
     """
     target = endpoint()
     client = None
@@ -68,6 +71,8 @@ def connect(timeout: float = 5) -> docker.DockerClient:
             client.close()
         reason, hint = _explain(exc, target, timeout)
         raise DockerError(f"Docker daemon not reachable at {target}: {reason}", hint=hint) from exc
+    if work_timeout is not None:
+        client.api.timeout = work_timeout
     return client
 
 

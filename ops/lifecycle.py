@@ -32,6 +32,8 @@ from ops.state import StackState
 Say = Callable[[str], None]
 #: Below this much free space where Docker keeps images and volumes, `ops up` refuses to start.
 MIN_FREE_BYTES = 2 * 1024**3
+#: Seconds a single Docker request of `up` or `down` may take (removing a large container on a busy machine).
+WORK_TIMEOUT = 300.0
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,7 @@ def up(
     if wanted:
         from ops.docker_engine import connect
 
-        client = connect()
+        client = connect(work_timeout=WORK_TIMEOUT)
     with stack_lock(state):
         if client is not None:
             preflight(client, loaded)
@@ -309,7 +311,7 @@ def _client_if_needed(loaded: LoadedProfile):
     from ops.docker_engine import connect
 
     try:
-        return connect()
+        return connect(work_timeout=WORK_TIMEOUT)
     except DockerError:
         if loaded.profile.services:
             raise

@@ -56,3 +56,27 @@ def test_endpoint_prefers_docker_host_then_default(monkeypatch):
     assert endpoint() == DEFAULT_ENDPOINT
     monkeypatch.setenv("DOCKER_HOST", "tcp://10.0.0.5:2375")
     assert endpoint() == "tcp://10.0.0.5:2375"
+
+
+def test_work_timeout_outlasts_the_ping_for_commands_that_change_things(monkeypatch):
+    """`up` and `down` wait minutes for a slow removal; the ping stays short so a dead daemon fails fast."""
+
+    class Api:
+        timeout = None
+
+    class FakeClient:
+        api = Api()
+
+        def ping(self):
+            return True
+
+    made: list[float] = []
+
+    def from_env(timeout):
+        made.append(timeout)
+        return FakeClient()
+
+    monkeypatch.setattr("ops.docker_engine.docker.from_env", from_env)
+    assert connect(timeout=5).api.timeout is None  # the client keeps the 5 s it was made with
+    assert connect(timeout=5, work_timeout=300).api.timeout == 300
+    assert made == [5, 5]
