@@ -74,9 +74,9 @@ def test_a_small_model_reads_one_short_passage_and_a_large_one_reads_them_all_nu
 @pytest.mark.parametrize(
     ("context", "passages", "words", "expected"),
     [
-        (None, None, None, (1, 60, False)),  # unknown: taken for small
-        (2048, None, None, (1, 60, False)),
-        (8192, None, None, (1, 60, False)),  # SmolLM2-135M
+        (None, None, None, (1, 40, False)),  # unknown: taken for small
+        (2048, None, None, (1, 40, False)),
+        (8192, None, None, (1, 40, False)),  # SmolLM2-135M
         (32768, None, None, (4, 0, True)),
         (8192, 3, 0, (3, 0, True)),  # the settings decide for any model
         (131072, 1, 40, (1, 40, False)),
