@@ -230,6 +230,7 @@ def run(args: argparse.Namespace) -> list[Row]:
                 if args.show:
                     print(
                         f"  {model.name} {variant} {item.id}: {'ok ' if good else 'BAD'} {text[:200]!r}",
+                        file=sys.stderr,
                         flush=True,
                     )
             rows.append(
@@ -271,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-tokens", type=int, default=Settings.from_env({}).max_tokens)
     parser.add_argument("--sample-temperature", type=float, default=1.0, help="for old-sampled")
     parser.add_argument("--embedder-dir", type=Path, help="the MiniLM ONNX export, for hybrid retrieval")
-    parser.add_argument("--show", action="store_true", help="print every answer")
+    parser.add_argument("--show", action="store_true", help="print every answer (to stderr)")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     args = parser.parse_args(argv)
     args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
