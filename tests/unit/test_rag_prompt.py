@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import sys
@@ -186,8 +187,6 @@ def test_every_request_sends_the_temperature(monkeypatch):
         return "".join(
             [p async for p in gateway.stream("smollm2", [{"role": "user", "content": "?"}], 50, **kwargs)]
         )
-
-    import asyncio
 
     assert asyncio.run(collect()) == "Orchid Hall"
     assert asyncio.run(collect(temperature=0.7)) == "Orchid Hall"
