@@ -7,7 +7,7 @@ turn uses the first, stop tokens end an answer, and ``max_tokens`` and ``tempera
 
 from __future__ import annotations
 
-import json
+from pathlib import Path
 
 import httpx
 import pytest
@@ -62,21 +62,9 @@ def text(answer: dict) -> str:
 
 def in_process_greedy(folder: str, messages: list[dict], max_new_tokens: int) -> str:
     """ONNX Runtime GenAI in this process, after the model's own chat template: the reference."""
-    import onnxruntime_genai as og
+    from ops.bench.inprocess import InProcessModel
 
-    model = og.Model(folder)
-    tokenizer = og.Tokenizer(model)
-    prompt = tokenizer.apply_chat_template(json.dumps(messages), add_generation_prompt=True)
-    ids = tokenizer.encode(prompt)
-    params = og.GeneratorParams(model)
-    params.set_search_options(do_sample=False, max_length=len(ids) + max_new_tokens)
-    generator = og.Generator(model, params)
-    generator.append_tokens(ids)
-    new = []
-    while not generator.is_done():
-        generator.generate_next_token()
-        new.append(int(generator.get_next_tokens()[0]))
-    return tokenizer.decode(new)
+    return InProcessModel(Path(folder)).generate(messages, max_new_tokens).text
 
 
 @pytest.mark.parametrize(
