@@ -39,21 +39,16 @@ from pathlib import Path
 from urllib.parse import quote
 
 import httpx
-import yaml
 
 from ops import lifecycle, profiles
+from ops.bench.openwebui_variant import ANSWER_TIMEOUT_MS, COUNTED, chat_model, service_name, write_variant
 from ops.bench.stats import median
 from ops.bench.webgpu import launch_chromium
 from ops.errors import OpsError
-from ops.profiles import LoadedProfile
 from ops.services import openwebui
 from ops.stack import GATEWAY_KEY
 from ops.state import StackState
 
-#: The service kind this benchmark drives.
-KIND = "open-webui"
-#: The gateway's virtual model the benchmark chats with, so its router counts every chat request.
-COUNTED = "ops-bench-counted"
 #: Open WebUI's background generations turned back on, as a profile's environment would.
 ON = dict.fromkeys(openwebui.BACKGROUND_TASKS, "true")
 PROMPTS = (
@@ -67,7 +62,6 @@ PROMPTS = (
     "What does an API key protect?",
 )
 WARM_UP = "Say hello."
-ANSWER_TIMEOUT_MS = 180_000
 PAGE_TIMEOUT_MS = 120_000
 #: After the last answer, the gateway's count must not move for a while before it is read. Each
 #: request is counted when it starts, and Open WebUI starts a message's next background generation
@@ -144,72 +138,6 @@ class OpenWebUIWait:
     browser: str
     pause_s: float
     results: tuple[ConditionResult, ...]
-
-
-def chat_model(loaded: LoadedProfile, wanted: str | None = None) -> str:
-    """The chat model the benchmark talks to: ``wanted``, else the profile's first chat model on this machine."""
-    models = loaded.profile.models
-    if wanted:
-        if wanted not in models:
-            raise OpsError(f"no model {wanted!r} in the profile", hint=f"pick one of: {', '.join(models)}")
-        return wanted
-    for alias, spec in models.items():
-        if spec.task == "chat" and not spec.url:
-            return alias
-    raise OpsError("the profile has no local chat model", hint="add one under `models:` or pass --model")
-
-
-def service_name(loaded: LoadedProfile) -> str:
-    """The profile's Open WebUI service."""
-    for name, service in loaded.profile.services.items():
-        if service.kind == KIND and service.enabled:
-            return name
-    raise OpsError(f"the profile has no enabled {KIND} service", hint="add one, as in profiles/offline.yaml")
-
-
-def write_variant(
-    loaded: LoadedProfile, service: str, model: str, environment: dict[str, str], path: Path
-) -> LoadedProfile:
-    """Write ``loaded``'s profile to ``path`` with ``environment`` added to ``service``'s and the counted
-    virtual model on its gateway; return it loaded.
-
-    A file, not an in-memory copy: the model host is a child process that reads its profile from disk.
-    Paths relative to the original profile's folder are made absolute, so they name the same folders.
-    """
-    raw = yaml.safe_load(loaded.path.read_text(encoding="utf-8"))
-    raw["name"] = loaded.name  # the file name no longer gives it
-    for alias, spec in (raw.get("models") or {}).items():
-        if isinstance(spec, dict) and spec.get("path") and alias in loaded.model_dirs:
-            spec["path"] = str(loaded.model_dirs[alias])
-    for spec in (raw.get("services") or {}).values():
-        spec["volumes"] = [_absolute_volume(v, loaded.path.parent) for v in spec.get("volumes") or []]
-        for key in ("context", "ca_bundle"):
-            if (spec.get("build") or {}).get(key):
-                spec["build"][key] = str(_absolute(spec["build"][key], loaded.path.parent))
-    wired = raw["services"][service]
-    wired["environment"] = {**(wired.get("environment") or {}), **environment}
-    gateway = raw.setdefault("gateway", {}) or {}
-    raw["gateway"] = gateway
-    routing = gateway.setdefault("routing", {}) or {}
-    gateway["routing"] = routing
-    routing.setdefault("models", {})[COUNTED] = {"default": [model], "timeout": ANSWER_TIMEOUT_MS / 1000}
-    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
-    return profiles.load_path(path)
-
-
-def _absolute(value: str, folder: Path) -> Path:
-    path = Path(value).expanduser()
-    return path if path.is_absolute() else (folder / path).resolve()
-
-
-def _absolute_volume(volume, folder: Path):
-    """A service's volume entry with a relative host folder made absolute (named volumes unchanged)."""
-    if isinstance(volume, str):
-        source, _, rest = volume.partition(":")
-        return f"{_absolute(source, folder)}:{rest}" if source.startswith((".", "~")) else volume
-    if isinstance(volume, dict) and str(volume.get("source", "")).startswith((".", "~")):
-        return {**volume, "source": str(_absolute(volume["source"], folder))}
-    return volume
 
 
 class GatewayCount:
@@ -355,7 +283,6 @@ def run(
                     written.append(state.root / f"bench-openwebui-{tag}.yaml")
                     wanted = write_variant(loaded, service, target, environment, written[-1])
                     say(f"ops up {loaded.name}: Open WebUI with {condition} ({written[-1]})")
-                    _remove_container(loaded.name, service)
                     report = lifecycle.up(wanted, say=say)
                     url = next(s.url for s in report.services if s.service == service)
                     secrets = state.secrets
@@ -376,25 +303,6 @@ def run(
             for path in written:
                 path.unlink(missing_ok=True)
     return OpenWebUIWait(loaded.name, target, f"Chromium {version}", pause, tuple(results))
-
-
-def _remove_container(stack: str, service: str) -> None:
-    """Remove the service's container (``ops up`` then creates it afresh), with time to do so.
-
-    ``ops up`` would replace it, but through a Docker client that waits 5 s per call: on a busy
-    machine removing Open WebUI's container took longer than that.
-    """
-    from docker.errors import NotFound
-
-    from ops.docker_engine import connect
-    from ops.services.spec import container_name
-
-    client = connect(timeout=300)
-    try:
-        with contextlib.suppress(NotFound):
-            client.containers.get(container_name(stack, service)).remove(force=True)
-    finally:
-        client.close()
 
 
 def render(result: OpenWebUIWait) -> str:
