@@ -93,7 +93,8 @@ def test_the_table_names_the_scores_and_a_bad_model_lists_the_known_ones(stack, 
 
 
 RAG_STACK = "eval-rag"
-#: rag questions whose document the app's retrieval finds first for SmolLM2 (seen in every run).
+#: rag questions whose document the app's retrieval finds first and that SmolLM2 int4 answers right
+#: through the app (seen in every run: greedy).
 RAG_QUESTIONS = """\
 - {id: gateway-port, kind: rag, question: "On which port does the gateway listen?", expected: ["8000"], source: gateway.md}
 - {id: webgpu-runtime-version, kind: rag, question: "Which version of onnxruntime-web does the WebGPU demo serve?", expected: [1.30.0], source: webgpu-demo.md}
@@ -148,7 +149,7 @@ def test_rag_questions_go_through_the_app_and_are_checked_against_the_cited_docu
         print(f"\n{name}: {item['answer']!r} citing {item['cited']}")
         assert item["status"] == "answered" and item["answer"] and 0 < item["tokens"] <= 48
         assert (item["cited"], item["cited_correct"]) == (source, True)
-        assert item["correct"] == item["answer_correct"]  # the citation is right, so the answer decides
+        assert item["correct"] and item["answer_correct"]  # measured: SmolLM2 int4 answers both right
         assert "Sources" not in item["answer"]  # the answer alone, not the list of sources after it
     assert items["capital-france"]["cited"] is None and items["capital-france"]["status"] == "answered"
     rag = result["models"][0]["kinds"]["rag"]
