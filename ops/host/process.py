@@ -12,9 +12,16 @@ from pathlib import Path
 
 import httpx
 import psutil
-from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
+from tenacity import (
+    RetryError,
+    Retrying,
+    retry_if_exception_type,
+    retry_if_result,
+    stop_after_delay,
+    wait_fixed,
+)
 
-from ops.errors import ModelError, ProbeTimeout
+from ops.errors import ConflictError, ModelError, ProbeTimeout
 from ops.host import ports
 from ops.host.info import HostInfo, fingerprint
 from ops.locks import file_lock
@@ -91,6 +98,7 @@ def start(
             current = status(state)
         if current.stale:
             state.pid_file.unlink(missing_ok=True)
+            _check_free_after_a_death(addresses, loaded.profile.gateway.port)
         ports.check_free(addresses, loaded.profile.gateway.port)
         command = [sys.executable, "-m", "ops", "host", "run", str(loaded.path)]
         for address in addresses:
@@ -196,6 +204,24 @@ def _stop(state: StackState, pid: int, timeout: float = 20.0) -> None:
         process.kill()
         process.wait(5)
     state.pid_file.unlink(missing_ok=True)
+
+
+def _check_free_after_a_death(addresses: list[str], port: int, timeout: float = 10.0) -> None:
+    """``ports.check_free``, retried for a while: the host that held the port has just died.
+
+    A killed multi-threaded process is gone from the process table as soon as its main thread
+    exits, while its other threads still hold its files, the listening sockets among them:
+    starting a new host at that moment found the gateway's port "already in use" by the host that
+    had just died. Anything else still holding the port after ``timeout`` is reported as usual.
+    """
+    for attempt in Retrying(
+        stop=stop_after_delay(timeout),
+        wait=wait_fixed(0.1),
+        retry=retry_if_exception_type(ConflictError),
+        reraise=True,
+    ):
+        with attempt:
+            ports.check_free(addresses, port)
 
 
 def last_log_lines(state: StackState, count: int = 30) -> list[str]:
