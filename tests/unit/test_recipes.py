@@ -333,3 +333,32 @@ def test_build_steps_name_what_happens():
 def test_settings_cache_follows_xdg_and_ops_cache(tmp_path):
     assert Settings.from_env({"XDG_CACHE_HOME": str(tmp_path)}).cache == tmp_path / "ops"
     assert Settings.from_env({"OPS_CACHE": "/x/c"}).cache == Path("/x/c")
+
+
+def test_builds_starting_together_make_the_builder_environment_once(tmp_path, monkeypatch):
+    import threading
+    import time
+
+    from ops.models.recipes import builder_env
+
+    made: list[int] = []
+
+    def create(cache, log):
+        made.append(1)
+        time.sleep(0.3)  # pip at work, while the other build waits for the lock
+        exe = builder_env.folder(cache) / "bin" / "python"
+        exe.parent.mkdir(parents=True)
+        exe.write_text("")
+        (builder_env.folder(cache) / "ops-ready").write_text("")
+        return exe
+
+    monkeypatch.setattr(builder_env, "_create", create)
+    results: list[Path] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(builder_env.ensure(tmp_path, print))) for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert made == [1] and len(set(results)) == 1

@@ -14,6 +14,7 @@ import subprocess
 import venv
 from pathlib import Path
 
+from ops.locks import file_lock
 from ops.models.recipes.fetch import explain_pip_failure, require_space
 
 # Exact pins: the same recipe gives the same model next month. torch is the CPU wheel these
@@ -52,6 +53,13 @@ def ensure(cache: Path, log) -> Path:
     ready = python(cache)
     if ready is not None:
         return ready
+    # Builds of different recipes or precisions may start together: one of them makes the environment.
+    with file_lock(cache / "locks" / "builder.lock"):
+        ready = python(cache)
+        return ready if ready is not None else _create(cache, log)
+
+
+def _create(cache: Path, log) -> Path:
     target = folder(cache)
     target.parent.mkdir(parents=True, exist_ok=True)
     require_space(target.parent, SIZE_BYTES, "the recipe builder's environment")
