@@ -25,7 +25,7 @@ from ops.bench import chat
 from ops.bench.eval_questions import KINDS, Question
 from ops.bench.eval_rag import RagChannel, RagSkip
 from ops.bench.eval_score import cites, is_correct
-from ops.bench.target import Target
+from ops.bench.target import Target, model_cards
 from ops.errors import ModelError, OpsError, UsageError
 
 DEFAULT_MAX_TOKENS = 64
@@ -120,16 +120,7 @@ def parse_kinds(text: str | None) -> tuple[str, ...]:
 
 def list_models(target: Target, timeout: float = 10.0, transport=None) -> list[dict]:
     """The model cards the gateway lists (``/v1/models``)."""
-    try:
-        with httpx.Client(timeout=timeout, transport=transport) as client:
-            response = client.get(f"{target.url}/models", headers=target.headers)
-            response.raise_for_status()
-            cards = response.json().get("data") or []
-    except (httpx.HTTPError, ValueError, AttributeError) as exc:
-        raise ModelError(
-            f"cannot list the models at {target.url}: {exc}", hint="see `ops host status`"
-        ) from None
-    return [c for c in cards if isinstance(c, dict) and isinstance(c.get("id"), str)]
+    return model_cards(target, "see `ops host status`", timeout, transport)
 
 
 def choose_models(cards: list[dict], wanted: Sequence[str] | None) -> list[str]:

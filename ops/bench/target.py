@@ -92,17 +92,22 @@ def resolve(
     )
 
 
+def model_cards(target: Target, hint: str, timeout: float = 10.0, transport=None) -> list[dict]:
+    """The model cards the endpoint lists (``/v1/models``); one that cannot be asked is a :class:`ModelError`."""
+    try:
+        with httpx.Client(timeout=timeout, transport=transport) as client:
+            response = client.get(f"{target.url}/models", headers=target.headers)
+            response.raise_for_status()
+            cards = response.json().get("data") or []
+    except (httpx.HTTPError, ValueError, AttributeError) as exc:
+        raise ModelError(f"cannot list the models at {target.url}: {exc}", hint=hint) from None
+    return [c for c in cards if isinstance(c, dict) and isinstance(c.get("id"), str)]
+
+
 def default_model(target: Target, timeout: float = 10.0) -> str:
     """The first ready model the endpoint lists (``/v1/models``)."""
-    try:
-        response = httpx.get(f"{target.url}/models", headers=target.headers, timeout=timeout)
-        response.raise_for_status()
-        cards = response.json().get("data") or []
-    except (httpx.HTTPError, ValueError, AttributeError) as exc:
-        raise ModelError(
-            f"cannot list the models at {target.url}: {exc}", hint="name the model with --model"
-        ) from None
-    ready = [c["id"] for c in cards if isinstance(c, dict) and c.get("ready", True) and "id" in c]
+    cards = model_cards(target, "name the model with --model", timeout)
+    ready = [c["id"] for c in cards if c.get("ready", True)]
     if not ready:
         raise ModelError(f"{target.url} lists no ready model", hint="name the model with --model")
     return ready[0]

@@ -98,8 +98,10 @@ def start(
             current = status(state)
         if current.stale:
             state.pid_file.unlink(missing_ok=True)
-            _check_free_after_a_death(addresses, loaded.profile.gateway.port)
-        ports.check_free(addresses, loaded.profile.gateway.port)
+        # A host that has just died may hold its port a moment longer: wait for it then, only.
+        _check_free_after_a_death(
+            addresses, loaded.profile.gateway.port, timeout=10.0 if current.stale else 0.0
+        )
         command = [sys.executable, "-m", "ops", "host", "run", str(loaded.path)]
         for address in addresses:
             command += ["--bind", address]

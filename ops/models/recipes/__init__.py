@@ -13,6 +13,7 @@ Built-in recipes live in :data:`BUILTIN`; a user adds one as a YAML file in
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -148,11 +149,7 @@ def get(name: str) -> Recipe:
     return known[name]
 
 
-def names() -> list[str]:
-    """Every known recipe name."""
-    return sorted(all_recipes())
-
-
+@functools.cache
 def converter_digest() -> str:
     """A digest of the conversion code and the builder's pins: changing either builds models anew."""
     from ops.models.recipes import builder_env
