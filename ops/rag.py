@@ -16,11 +16,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from ops import reconcile
+from ops import reconcile, services
 from ops.errors import DockerError, OpsError, UsageError
 from ops.profiles import LoadedProfile
 
-KIND = "chainlit-rag"
 DEFAULT_DOCS_DIR = "/data/docs"
 #: The file types the app indexes: keep in step with ``stacks/chainlit-rag/rag/loaders.py``
 #: (a unit test compares them). Other files are not copied.
@@ -60,19 +59,24 @@ class IngestReport:
 
 
 def rag_service(loaded: LoadedProfile, name: str | None = None) -> str:
-    """The profile's Chainlit RAG service: ``name``, or the only enabled one."""
-    found = [n for n, s in loaded.profile.services.items() if s.kind == KIND and s.enabled]
+    """The profile's RAG service (a kind with the ``rag`` feature): ``name``, or the only enabled one."""
+    found = [
+        n
+        for n, s in loaded.profile.services.items()
+        if s.enabled and services.has_feature(s.kind, services.RAG)
+    ]
+    kinds = " or ".join(services.with_feature(services.RAG))
     if name is not None:
         if name not in found:
             raise UsageError(
-                f"profile {loaded.name} has no enabled {KIND} service {name!r}",
-                hint=f"{KIND} services: {', '.join(found) or 'none'}",
+                f"profile {loaded.name} has no enabled {kinds} service {name!r}",
+                hint=f"{kinds} services: {', '.join(found) or 'none'}",
             )
         return name
     if len(found) != 1:
         raise UsageError(
-            f"profile {loaded.name} has {len(found) or 'no'} enabled {KIND} services",
-            hint="name one with --service" if found else f"add a service of kind {KIND} to the profile",
+            f"profile {loaded.name} has {len(found) or 'no'} enabled {kinds} services",
+            hint="name one with --service" if found else f"add a service of kind {kinds} to the profile",
         )
     return found[0]
 

@@ -10,9 +10,8 @@ import yaml
 from ops import profiles
 from ops.errors import OpsError
 from ops.profiles import LoadedProfile
+from ops.services.openwebui import KIND
 
-#: The service kind this benchmark drives.
-KIND = "open-webui"
 #: The gateway's virtual model the benchmark chats with, so its router counts every chat request.
 COUNTED = "ops-bench-counted"
 #: How long one answer may take (the counted virtual model's first-byte timeout too).

@@ -196,12 +196,13 @@ def send(page, url: str, model: str, prompt: str, timeout_ms: int = ANSWER_TIMEO
         raise OpsError(
             f"Open WebUI's answer to {prompt!r} did not complete within {timeout_ms / 1000:.0f} s "
             f"(sent: {seen.get('sent') is not None}, text so far: {seen.get('text', '')[:80]!r})",
-            hint="see `ops logs PROFILE open-webui` and the host log (`ops logs PROFILE`)",
+            hint=f"see `ops logs PROFILE {openwebui.KIND}` and the host log (`ops logs PROFILE`)",
         ) from exc
     seen = page.evaluate("() => window.__opsWait")
     if not seen.get("text"):
         raise OpsError(
-            f"Open WebUI's answer to {prompt!r} ended without text", hint="see `ops logs PROFILE open-webui`"
+            f"Open WebUI's answer to {prompt!r} ended without text",
+            hint=f"see `ops logs PROFILE {openwebui.KIND}`",
         )
     sent = seen["sent"]
     return MessageWait(

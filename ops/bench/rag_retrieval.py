@@ -18,8 +18,8 @@ from ops import paths
 from ops.bench.rag_corpus import Query
 from ops.bench.stats import percentile
 from ops.errors import OpsError
+from ops.services.chainlit import RECIPE
 
-RECIPE = "chainlit-rag"
 TOP_K = 5
 
 

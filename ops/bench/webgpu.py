@@ -31,8 +31,8 @@ from pathlib import Path
 from ops import paths
 from ops.bench.stats import median
 from ops.errors import OpsError
+from ops.services.webgpu import RECIPE
 
-RECIPE = "webgpu-demo"
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 # Headless as root on a machine with no GPU and no display, and quiet on the network: the
 # background services would otherwise try Google's servers, which also pollutes request logs.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ops import lifecycle
+from ops import lifecycle, services
 from ops import profiles as lib
 from ops.cli import app, output
 from ops.cli.buildbar import build_bar
@@ -34,6 +34,6 @@ def up_command(
     output.line(f"gateway   {report.gateway_url}  (key: `ops endpoint {report.stack}`)")
     for service in report.services:
         output.line(f"{service.service:<9} {service.url or '(no published port)'}")
-    if any(s.kind == "open-webui" for s in report.services):
+    if any(services.has_feature(s.kind, services.SIGN_IN) for s in report.services):
         output.line(f"sign-in   credentials are in {report.secrets_file} (`ops status {report.stack}`)")
     output.line(f"ready in {report.seconds:.1f} s", style="green")

@@ -4,8 +4,9 @@ A check implements the :class:`Check` protocol: a ``name``, a ``group``, the nam
 it ``depends_on``, a ``timeout``, and ``run(ctx)`` returning an :class:`Outcome` (``ok``,
 ``warn``, ``fail`` or ``skipped``, a one-line detail, and the fix when not ok). Check classes are
 registered by name with :func:`register`; the built-in groups register themselves the same way a
-plug-in would. A class with ``kinds`` set is instantiated once per enabled service of those
-kinds, named ``<name>:<service>``.
+plug-in would. A class with ``features`` set is instantiated once per enabled service whose kind
+has all of those features (see :data:`ops.services.FEATURES`; ``()``: every service), named
+``<name>:<service>``.
 
 The runner (:mod:`ops.doctor.runner`) runs them in dependency order, in parallel where they are
 independent, each bounded by its timeout, and skips a check whose dependency failed.
@@ -22,6 +23,7 @@ from ops.errors import UsageError
 
 if TYPE_CHECKING:
     from ops.doctor.context import DoctorContext
+    from ops.profiles.loader import LoadedProfile
 
 #: Groups in the order they are run and shown.
 GROUPS = ("host", "docker", "network", "models", "gateway", "services", "chain")
@@ -81,6 +83,16 @@ def skipped(detail: str) -> Outcome:
 
 class Skip(Exception):
     """Raised anywhere inside a check to skip it with a reason (e.g. Docker is not needed here)."""
+
+
+def profile_of(ctx: DoctorContext) -> LoadedProfile:
+    """The loaded profile, for a check that needs one; skips the check when the profile did not load.
+
+    Such checks depend on ``host.profile``, which fails then, so the runner skips them before this.
+    """
+    if ctx.loaded is None:
+        raise Skip("the profile did not load")
+    return ctx.loaded
 
 
 @dataclass(frozen=True)
@@ -172,16 +184,17 @@ class Check(Protocol):
 class BaseCheck:
     """Convenience base for built-in checks: class attributes, and per-service naming.
 
-    A subclass sets ``name``, ``group``, ``depends_on`` and ``timeout``; with ``kinds`` set
-    (service kinds, or ``("*",)`` for all) it is made once per enabled service of those kinds,
-    and ``{service}`` in ``depends_on`` becomes the service's name.
+    A subclass sets ``name``, ``group``, ``depends_on`` and ``timeout``; with ``features`` set
+    (features of service kinds, ``()`` for every service) it is made once per enabled service
+    whose kind has them all, and ``{service}`` in ``depends_on`` becomes the service's name.
     """
 
-    name: ClassVar[str]
-    group: ClassVar[str]
+    # Set by each subclass; an instance made per service renames itself ``<name>:<service>``.
+    name: str
+    group: str
     depends_on: tuple[str, ...] = ()
     timeout: float = DEFAULT_TIMEOUT
-    kinds: ClassVar[tuple[str, ...] | None] = None
+    features: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(self, service: str | None = None):
         self.service = service
@@ -229,12 +242,14 @@ def checks(ctx: DoctorContext) -> list[Check]:
 
 
 def _instances(ctx: DoctorContext) -> Iterator[Check]:
+    from ops import services as kinds
+
     for cls in _ordered():
-        if cls.kinds is None:
+        if cls.features is None:
             yield cls()
             continue
         for service, kind in ctx.service_kinds().items():
-            if "*" in cls.kinds or kind in cls.kinds:
+            if all(kinds.has_feature(kind, feature) for feature in cls.features):
                 yield cls(service)
 
 

@@ -11,6 +11,8 @@ import httpx
 
 from ops.doctor import BaseCheck, Outcome, Repair, fail, ok, register, warn
 from ops.doctor.context import DoctorContext
+from ops.services import BROWSER_DEMO, JSON_HEALTH, OPENAI_CONNECTION
+from ops.services.openwebui import KIND as OPEN_WEBUI
 from ops.stack import GATEWAY_KEY
 
 HTTP_TIMEOUT = 10.0
@@ -70,10 +72,11 @@ def reset_connection(ctx: DoctorContext, service: str) -> str:
 class OpenWebUIConnectionCheck(BaseCheck):
     """Open WebUI's stored connection settings match what ops configured (URL, key, enabled)."""
 
-    name = "chain.open-webui-connection"
+    # Named after the kind they were made for (the names are part of `ops doctor --json`).
+    name = f"chain.{OPEN_WEBUI}-connection"
     group = "chain"
     depends_on = ("services.container:{service}",)
-    kinds = ("open-webui",)
+    features = (OPENAI_CONNECTION,)
 
     def run(self, ctx: DoctorContext) -> Outcome:
         service, profile = self.service, ctx.profile_arg
@@ -133,10 +136,10 @@ def _env(ctx: DoctorContext, service: str, name: str) -> str | None:
 class OpenWebUIModelsCheck(BaseCheck):
     """Open WebUI lists every model the gateway serves (the "model name not listed" case)."""
 
-    name = "chain.open-webui-models"
+    name = f"chain.{OPEN_WEBUI}-models"
     group = "chain"
-    depends_on = ("chain.open-webui-connection:{service}", "gateway.models", "network.host-gateway")
-    kinds = ("open-webui",)
+    depends_on = (f"chain.{OPEN_WEBUI}-connection:{{service}}", "gateway.models", "network.host-gateway")
+    features = (OPENAI_CONNECTION,)
     timeout = 30.0
 
     def run(self, ctx: DoctorContext) -> Outcome:
@@ -170,7 +173,7 @@ class ChainlitCheck(BaseCheck):
     name = "chain.chainlit"
     group = "chain"
     depends_on = ("services.container:{service}",)
-    kinds = ("chainlit-rag",)
+    features = (JSON_HEALTH,)
 
     def run(self, ctx: DoctorContext) -> Outcome:
         url = f"{ctx.service_url(self.service)}/health"
@@ -194,7 +197,7 @@ class WebGpuFilesCheck(BaseCheck):
     name = "chain.webgpu-files"
     group = "chain"
     depends_on = ("services.container:{service}",)
-    kinds = ("webgpu-demo",)
+    features = (BROWSER_DEMO,)
 
     def run(self, ctx: DoctorContext) -> Outcome:
         from ops.services.webgpu import FILES, check_files

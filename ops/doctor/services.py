@@ -12,19 +12,15 @@ from ops.doctor.context import DoctorContext
 #: Lines that look like errors in a container's log.
 # A traceback counts once, by the exception line that ends it (which says what it was about).
 ERROR_LINE = re.compile(r"\b(ERROR|CRITICAL|FATAL|panic:)|\w+Error:|^error:")
-#: Errors a kind logs in normal operation; counting them would make a healthy stack look ill.
-BENIGN = {
-    # Open WebUI offline cannot fetch its default embedding model; chat works without it (FACTS.md).
-    "open-webui": re.compile(
-        r"snapshot|SentenceTransformer|embedding|huggingface|outgoing traffic has been disabled", re.I
-    ),
-}
 LOG_TAIL = 200
 
 
 def error_lines(container, kind: str, since_start: bool = True) -> list[str]:
-    """Error-looking lines of the container's log (since it last started), minus the kind's benign ones."""
+    """Error-looking lines of the container's log (since it last started), minus the kind's benign ones
+    (its ``benign_log``: errors it logs in normal operation would make a healthy stack look ill)."""
     import docker.errors
+
+    from ops import services
 
     options: dict = {"tail": LOG_TAIL}
     started = (container.attrs.get("State") or {}).get("StartedAt", "")
@@ -35,7 +31,7 @@ def error_lines(container, kind: str, since_start: bool = True) -> list[str]:
         text = container.logs(stdout=True, stderr=True, **options).decode("utf-8", "replace")
     except docker.errors.APIError:
         return []
-    benign = BENIGN.get(kind)
+    benign = services.get(kind).benign_log if kind in services.names() else None
     return [
         line.strip()
         for line in text.splitlines()
@@ -60,7 +56,7 @@ class ContainerCheck(BaseCheck):
     name = "services.container"
     group = "services"
     depends_on = ("docker.daemon", "host.profile")
-    kinds = ("*",)
+    features = ()
     timeout = 20.0
 
     def run(self, ctx: DoctorContext) -> Outcome:

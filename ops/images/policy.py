@@ -8,15 +8,11 @@ registry fail a pull within seconds, so the fallback costs little.
 
 from __future__ import annotations
 
-import configparser
 import contextlib
-import os
-import platform
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
-from urllib.parse import unquote, urlparse
 
 import docker
 import requests
@@ -89,6 +85,7 @@ def ensure_image(
     progress: Progress | None = None,
     extra_files: dict[str, Path] | None = None,
     labels: dict[str, str] | None = None,
+    dockerfile: str = "Dockerfile",
 ) -> ImageResult:
     """Make the image a service needs available locally, following ``policy``; say what was done.
 
@@ -103,7 +100,9 @@ def ensure_image(
     say = progress or (lambda _line: None)
     recipe = None
     if recipe_dir is not None:
-        recipe = _Recipe(client, recipe_dir, build_tag, ca_bundle, build_args, labels, extra_files, say)
+        recipe = _Recipe(
+            client, recipe_dir, build_tag, ca_bundle, build_args, labels, extra_files, say, dockerfile
+        )
 
     def build() -> ImageResult:
         if recipe is None:
@@ -186,6 +185,7 @@ class _Recipe:
     labels: dict[str, str] | None
     extra_files: dict[str, Path] | None  # None: what recipe_extra_files finds
     say: Progress
+    dockerfile: str = "Dockerfile"
 
     def current(self) -> ImageResult | None:
         """The existing build when it matches the recipe as it is now, else None."""
@@ -213,6 +213,7 @@ class _Recipe:
             "build_args": self.build_args,
             "labels": self.labels,
             "extra_files": files,
+            "dockerfile": self.dockerfile,
         }
 
 
@@ -318,11 +319,6 @@ def _first_line(text: str) -> str:
 
 # --- Files a recipe needs from the host -------------------------------------------------------
 
-TORCH_VERSION = "2.13.0"
-# Debian 12's python3, which the recipes install on the ops base image.
-PYTHON_TAG = "cp311"
-_ARCH = {"amd64": "x86_64", "arm64": "aarch64", "x86_64": "x86_64", "aarch64": "aarch64"}
-
 
 def assembled_files(recipe_dir: Path) -> dict[str, Path]:
     """Files a recipe fetches instead of committing them: its ``assemble.py``'s ``runtime_files()``.
@@ -350,82 +346,17 @@ def assembled_files(recipe_dir: Path) -> dict[str, Path]:
 
 
 def recipe_extra_files(
-    kind: str, *, arch: str | None = None, env: dict[str, str] | None = None
+    recipe: str, *, arch: str | None = None, env: dict[str, str] | None = None
 ) -> dict[str, Path]:
-    """Host files that the recipe ``kind`` needs in its build context (context path -> file).
+    """Host files that the recipe folder ``recipe`` needs in its build context (context path -> file).
 
-    ``open-webui`` needs a CPU build of torch: from PyPI pip would pick the CUDA build and
-    several GB of nvidia-* wheels. The wheel is looked for where the host's pip looks
-    (:func:`pip_wheel_dirs`). Other recipes need nothing. Raises :class:`DockerError` when a
-    needed file is missing.
+    The service kind built from that recipe says which (its ``extra_build_files`` hook; Open WebUI's
+    needs a CPU torch wheel from where the host's pip looks). A recipe no kind claims, or whose
+    kind needs nothing, needs nothing. Raises :class:`DockerError` when a needed file is missing.
     """
-    if kind != "open-webui":
+    from ops import services
+
+    kind = services.by_recipe(recipe)
+    if kind is None or kind.extra_build_files is None:
         return {}
-    machine = _ARCH.get(arch or platform.machine(), arch or platform.machine())
-    pattern = f"torch-{TORCH_VERSION}+cpu-{PYTHON_TAG}-{PYTHON_TAG}-*linux*_{machine}.whl"
-    dirs = pip_wheel_dirs(env)
-    for folder in dirs:
-        for wheel in sorted(folder.glob(pattern), reverse=True):
-            return {f"wheels/{wheel.name}": wheel}
-    where = ", ".join(str(d) for d in dirs) or "no find-links or file:// index configured"
-    raise DockerError(
-        f"no CPU torch {TORCH_VERSION} wheel for Python 3.11 on {machine} on this machine (looked in {where})",
-        hint=(
-            f"Download {pattern.replace('*linux*', 'manylinux_2_28')} from https://download.pytorch.org/whl/cpu "
-            "into a folder and add it to pip's find-links (PIP_FIND_LINKS or pip.conf), "
-            "or set image_policy: pull where ghcr.io is reachable."
-        ),
-    )
-
-
-def pip_wheel_dirs(
-    env: dict[str, str] | None = None, config_files: Iterable[Path] | None = None
-) -> list[Path]:
-    """Local folders the host's pip takes wheels from: ``find-links`` and ``file://`` indexes.
-
-    Read from ``PIP_FIND_LINKS`` / ``PIP_INDEX_URL`` / ``PIP_EXTRA_INDEX_URL`` and from every
-    pip configuration file pip itself reads; for an index, its ``torch/`` project folder.
-    """
-    env = dict(os.environ if env is None else env)
-    values = {key: [env.get(f"PIP_{key.upper().replace('-', '_')}", "")] for key in _PIP_KEYS}
-    for path in _pip_config_files(env) if config_files is None else config_files:
-        parser = configparser.ConfigParser(interpolation=None)
-        with contextlib.suppress(configparser.Error, OSError, UnicodeDecodeError):
-            parser.read(path, encoding="utf-8")
-        for section in ("global", "install", "download"):
-            for key in _PIP_KEYS:
-                values[key].append(parser.get(section, key, fallback=""))
-    found: list[Path] = []
-    for key, texts in values.items():
-        for location in (item for text in texts for item in text.split()):
-            folder = _local_dir(location)
-            if folder is not None and key != "find-links":
-                folder = folder / "torch"
-            if folder is not None and folder.is_dir() and folder not in found:
-                found.append(folder)
-    return found
-
-
-_PIP_KEYS = ("find-links", "index-url", "extra-index-url")
-
-
-def _pip_config_files(env: dict[str, str]) -> list[Path]:
-    """pip's configuration files, in pip's own order (site-wide, user, virtualenv, PIP_CONFIG_FILE)."""
-    xdg_dirs = env.get("XDG_CONFIG_DIRS") or "/etc/xdg"
-    files = [Path(d) / "pip" / "pip.conf" for d in xdg_dirs.split(os.pathsep) if d]
-    files += [Path("/etc/pip.conf"), Path.home() / ".pip" / "pip.conf"]
-    files.append(Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "pip" / "pip.conf")
-    if env.get("VIRTUAL_ENV"):
-        files.append(Path(env["VIRTUAL_ENV"]) / "pip.conf")
-    if env.get("PIP_CONFIG_FILE"):
-        files.append(Path(env["PIP_CONFIG_FILE"]))
-    return [f for f in files if f.is_file()]
-
-
-def _local_dir(location: str) -> Path | None:
-    """The folder behind a find-links or index entry, or None for a remote URL."""
-    if location.startswith("file://"):
-        return Path(unquote(urlparse(location).path))
-    if "://" in location:
-        return None
-    return Path(location).expanduser()
+    return kind.extra_build_files(arch=arch, env=env)

@@ -3,12 +3,18 @@
 A kind knows its default image, the recipe folder under ``stacks/`` that builds it where
 no registry answers, its container port, data path and health path. A profile may override
 every default. Built-ins register the same way a plug-in would, through :func:`register`.
+
+No module outside this package names a kind: the rest of ops asks a kind for its hooks
+(``environment``, ``chain``, ``browser_check``, ``benign_log``, ``extra_build_files``) and its
+``features`` (see :data:`FEATURES`), and finds kinds with :func:`with_feature` and :func:`by_recipe`.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ops.errors import UsageError
@@ -22,15 +28,13 @@ class StackContext:
     """What a kind needs to wire its container to the stack."""
 
     stack: str
-    gateway_port: int
+    #: The gateway's OpenAI base URL as containers reach it (from the stack plan).
+    gateway_url: str
     gateway_key: Secret
     secrets: SecretStore
     models: tuple[str, ...]
-
-    @property
-    def gateway_url(self) -> str:
-        """The gateway as containers reach it."""
-        return f"http://host.docker.internal:{self.gateway_port}/v1"
+    #: The same gateway as this machine reaches it (for checks that ``ops`` itself runs).
+    local_gateway_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,20 @@ class ChainReport:
     models: tuple[str, ...]
     answer: str
     detail: str = ""
+
+
+#: Features a kind may declare; checks and tools that apply to every kind with a feature ask for it.
+#: The service keeps an OpenAI connection to the gateway in its own settings (``/openai/config``).
+OPENAI_CONNECTION = "openai-connection"
+#: People sign in to the service with the generated admin's credentials (kept in the stack's secrets).
+SIGN_IN = "sign-in"
+#: The service answers questions from documents put in its data volume (``ops rag``, the RAG eval).
+RAG = "rag"
+#: ``GET /health`` answers ``{"status": "ok"}``.
+JSON_HEALTH = "json-health"
+#: A page that runs a model in the browser: its files must be served with the right types and headers.
+BROWSER_DEMO = "browser-demo"
+FEATURES = frozenset({OPENAI_CONNECTION, SIGN_IN, RAG, JSON_HEALTH, BROWSER_DEMO})
 
 
 @dataclass(frozen=True)
@@ -58,6 +76,21 @@ class ServiceKind:
     environment: Callable[[StackContext], dict[str, str | Secret]] | None = field(default=None, compare=False)
     #: End-to-end check through the service's own API, given its base URL on the host.
     chain: Callable[[StackContext, str, float], ChainReport] | None = field(default=None, compare=False)
+    #: What the kind offers beyond the basics, from :data:`FEATURES`.
+    features: frozenset[str] = frozenset()
+    #: Error-looking log lines the kind prints in normal operation (``ops doctor`` does not count them).
+    benign_log: re.Pattern[str] | None = field(default=None, compare=False)
+    #: Host files its recipe needs in the build context (context path -> file); keywords ``arch``
+    #: and ``env`` (the environment pip is read from). Raises ``DockerError`` when one is missing.
+    extra_build_files: Callable[..., dict[str, Path]] | None = field(default=None, compare=False)
+    #: ``ops smoke``'s check in a real browser, given the service's base URL: (one line saying what
+    #: it saw, metrics). Raises ``ImportError`` without Playwright, ``OpsError`` when it fails.
+    browser_check: Callable[[str], tuple[str, dict[str, str]]] | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.features) - FEATURES
+        if unknown:
+            raise ValueError(f"kind {self.name}: unknown feature(s) {', '.join(sorted(unknown))}")
 
     @property
     def needs_image(self) -> bool:
@@ -77,6 +110,22 @@ def register(kind: ServiceKind) -> ServiceKind:
 def names() -> list[str]:
     """Names of the registered kinds."""
     return sorted(_KINDS)
+
+
+def with_feature(feature: str) -> list[str]:
+    """Names of the registered kinds that have ``feature``."""
+    return [name for name in names() if feature in _KINDS[name].features]
+
+
+def has_feature(kind: str, feature: str) -> bool:
+    """True when the kind called ``kind`` is registered and has ``feature``."""
+    found = _KINDS.get(kind)
+    return found is not None and feature in found.features
+
+
+def by_recipe(recipe: str) -> ServiceKind | None:
+    """The kind whose default recipe folder is called ``recipe``, or None."""
+    return next((k for k in _KINDS.values() if k.recipe == recipe), None)
 
 
 def get(name: str) -> ServiceKind:

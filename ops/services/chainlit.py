@@ -20,6 +20,7 @@ import httpx
 from ops.errors import OpsError
 from ops.secrets import Secret, token
 
+KIND = RECIPE = "chainlit-rag"
 USERNAME = "workshop"
 PASSWORD = "chainlit-rag-password"
 AUTH_SECRET = "chainlit-auth-secret"
@@ -237,7 +238,7 @@ def _chat_models(ctx) -> tuple[str, ...]:
     """The stack's models minus its embeddings models (which the app uses but does not offer)."""
     try:
         listed = httpx.get(
-            f"http://127.0.0.1:{ctx.gateway_port}/v1/models",
+            f"{ctx.local_gateway_url}/models",
             headers={"authorization": f"Bearer {ctx.gateway_key.reveal()}"},
             timeout=10,
         ).json()["data"]

@@ -2,47 +2,64 @@
 
 from __future__ import annotations
 
-from ops.services import ServiceKind, chainlit, openwebui, register, webgpu
+from ops.services import (
+    BROWSER_DEMO,
+    JSON_HEALTH,
+    OPENAI_CONNECTION,
+    RAG,
+    SIGN_IN,
+    ServiceKind,
+    chainlit,
+    openwebui,
+    register,
+    webgpu,
+)
 
 register(
     ServiceKind(
-        name="open-webui",
+        name=openwebui.KIND,
         description="Open WebUI chat interface, wired to the gateway",
         # Pinned to a release: the seed's moving `:main` tag changes under a class mid-workshop.
         image="ghcr.io/open-webui/open-webui:v0.12.4",
-        recipe="open-webui",
+        recipe=openwebui.RECIPE,
         port=8080,
         host_port=3000,
         data_path="/app/backend/data",
         health_path="/health",
         environment=openwebui.environment,
         chain=openwebui.chain,
+        features=frozenset({OPENAI_CONNECTION, SIGN_IN}),
+        benign_log=openwebui.BENIGN_LOG,
+        extra_build_files=openwebui.build_files,
     )
 )
 register(
     ServiceKind(
-        name="chainlit-rag",
+        name=chainlit.KIND,
         description="Chainlit chat app with retrieval over local documents",
         image=None,
-        recipe="chainlit-rag",
+        recipe=chainlit.RECIPE,
         port=8000,
         host_port=8501,
         data_path="/data",
         health_path="/health",
         environment=chainlit.environment,
         chain=chainlit.chain,
+        features=frozenset({RAG, JSON_HEALTH}),
     )
 )
 register(
     ServiceKind(
-        name="webgpu-demo",
+        name=webgpu.KIND,
         description="Static WebGPU / WASM digits classifier served over http",
         image=None,
-        recipe="webgpu-demo",
+        recipe=webgpu.RECIPE,
         port=8080,
         host_port=8502,
         health_path="/health",
         chain=webgpu.chain,
+        features=frozenset({BROWSER_DEMO}),
+        browser_check=webgpu.browser_check,
     )
 )
 register(

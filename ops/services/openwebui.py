@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import platform
+import re
+from pathlib import Path
+
 import httpx
 
-from ops.errors import OpsError
+from ops.errors import DockerError, OpsError
 from ops.secrets import Secret, SecretStore
 
+KIND = RECIPE = "open-webui"
 ADMIN_EMAIL = "open-webui-admin-email"
 ADMIN_PASSWORD = "open-webui-admin-password"
 SECRET_KEY = "open-webui-secret-key"
@@ -19,6 +24,44 @@ BACKGROUND_TASKS = (
     "ENABLE_FOLLOW_UP_GENERATION",
     "ENABLE_AUTOCOMPLETE_GENERATION",
 )
+
+
+#: Errors Open WebUI logs in normal operation: offline it cannot fetch its default embedding
+#: model; chat works without it (FACTS.md).
+BENIGN_LOG = re.compile(
+    r"snapshot|SentenceTransformer|embedding|huggingface|outgoing traffic has been disabled", re.I
+)
+
+TORCH_VERSION = "2.13.0"
+# Debian 12's python3, which the recipes install on the ops base image.
+PYTHON_TAG = "cp311"
+_ARCH = {"amd64": "x86_64", "arm64": "aarch64", "x86_64": "x86_64", "aarch64": "aarch64"}
+
+
+def build_files(*, arch: str | None = None, env: dict[str, str] | None = None) -> dict[str, Path]:
+    """The recipe's host files: a CPU build of torch (context path -> wheel).
+
+    From PyPI pip would pick the CUDA build and several GB of nvidia-* wheels. The wheel is looked
+    for where the host's pip looks (:func:`ops.images.pipconf.pip_wheel_dirs`). Raises
+    :class:`DockerError` when it is not there.
+    """
+    from ops.images.pipconf import pip_wheel_dirs
+
+    machine = _ARCH.get(arch or platform.machine(), arch or platform.machine())
+    pattern = f"torch-{TORCH_VERSION}+cpu-{PYTHON_TAG}-{PYTHON_TAG}-*linux*_{machine}.whl"
+    dirs = pip_wheel_dirs(env)
+    for folder in dirs:
+        for wheel in sorted(folder.glob(pattern), reverse=True):
+            return {f"wheels/{wheel.name}": wheel}
+    where = ", ".join(str(d) for d in dirs) or "no find-links or file:// index configured"
+    raise DockerError(
+        f"no CPU torch {TORCH_VERSION} wheel for Python 3.11 on {machine} on this machine (looked in {where})",
+        hint=(
+            f"Download {pattern.replace('*linux*', 'manylinux_2_28')} from https://download.pytorch.org/whl/cpu "
+            "into a folder and add it to pip's find-links (PIP_FIND_LINKS or pip.conf), "
+            "or set image_policy: pull where ghcr.io is reachable."
+        ),
+    )
 
 
 def admin_credentials(ctx) -> tuple[str, Secret]:
@@ -129,6 +172,6 @@ def chain(ctx, base_url: str, timeout: float):
     if not text:
         raise OpsError(
             f"a chat through Open WebUI returned no text (HTTP {answer.status_code}: {answer.text[:160]})",
-            hint="see `ops logs PROFILE open-webui` and the host log",
+            hint=f"see `ops logs PROFILE {KIND}` and the host log",
         )
     return ChainReport(ids, text)

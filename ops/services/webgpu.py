@@ -6,6 +6,7 @@ import httpx
 
 from ops.errors import OpsError
 
+KIND = RECIPE = "webgpu-demo"
 #: Path -> content type the browser needs; a wrong .wasm or .mjs type breaks ONNX Runtime Web.
 FILES = {
     "/": "text/html",
@@ -44,7 +45,7 @@ def chain(ctx, base_url: str, timeout: float):
     if problems:
         raise OpsError(
             f"the WebGPU demo serves its files wrongly: {'; '.join(problems)}",
-            hint="rebuild: `ops images build PROFILE webgpu-demo`",
+            hint=f"rebuild: `ops images build PROFILE {KIND}`",
         )
     return ChainReport((), "", f"{len(FILES)} files served with the right types")
 
@@ -62,3 +63,9 @@ def browser_prediction(base_url: str, ep: str = "wasm") -> dict:
             return load_once(context, base_url, ep)
         finally:
             browser.close()
+
+
+def browser_check(base_url: str) -> tuple[str, dict[str, str]]:
+    """``ops smoke``'s browser step: the page predicts a digit on wasm in Chromium."""
+    state = browser_prediction(base_url.rstrip("/") + "/", "wasm")
+    return f"predicted on {state.get('ep')}", {"ep": str(state.get("ep"))}

@@ -26,11 +26,11 @@ from ops.images.build import (
     image_up_to_date,
     recipe_hash,
 )
+from ops.images.pipconf import pip_wheel_dirs
 from ops.images.policy import (
     ImageResult,
     describe_images,
     ensure_image,
-    pip_wheel_dirs,
     recipe_extra_files,
 )
 
@@ -283,7 +283,7 @@ def test_default_ca_bundle_prefers_environment(tmp_path):
 @pytest.fixture
 def no_host_pip_config(monkeypatch):
     """The host's own pip.conf (which may name a real wheel folder) stays out of these tests."""
-    monkeypatch.setattr("ops.images.policy._pip_config_files", lambda env: [])
+    monkeypatch.setattr("ops.images.pipconf._pip_config_files", lambda env: [])
 
 
 def test_torch_wheel_found_through_pip_config(tmp_path, no_host_pip_config):
