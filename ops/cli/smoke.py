@@ -17,7 +17,7 @@ def smoke_command(
     json_: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Run the smoke steps; exit 1 when any step fails."""
-    from ops.bench import smoke
+    from ops import smoke
 
     if device not in ("auto", "cpu", "cuda"):
         from ops.errors import UsageError

@@ -148,7 +148,7 @@ class GpuCheck(BaseCheck):
     group = "host"
 
     def run(self, ctx: DoctorContext) -> Outcome:
-        from ops.bench.smoke import choose_device
+        from ops.smoke import choose_device
 
         gpu = nvidia_gpu()
         device, why = choose_device("auto")
