@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import resource
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ import httpx
 from ops import services
 from ops.errors import OpsError
 from ops.profiles import LoadedProfile
+from ops.runtime.device import choose_device
 from ops.settings import Settings
 from ops.stack import GATEWAY_KEY
 from ops.state import StackState
@@ -51,31 +51,11 @@ class SmokeReport:
         return all(s.status != "fail" for s in self.steps)
 
 
-def choose_device(requested: str = "auto") -> tuple[str, str]:
-    """(device, reason): CUDA when onnxruntime-genai has it and an NVIDIA GPU is present, else CPU."""
-    import onnxruntime_genai as og
-
-    cuda = bool(getattr(og, "is_cuda_available", lambda: False)())
-    gpu = shutil.which("nvidia-smi") is not None
-    if requested == "cpu":
-        return "cpu", "asked for"
-    if requested == "cuda":
-        if not cuda:
-            raise OpsError(
-                "CUDA asked for, but this onnxruntime-genai has no CUDA provider",
-                hint="pip install 'ops-workshop[gpu]' (onnxruntime-genai-cuda) on a machine with an NVIDIA GPU",
-            )
-        return "cuda", "asked for"
-    if cuda and gpu:
-        return "cuda", "onnxruntime-genai-cuda and an NVIDIA GPU are present"
-    return "cpu", "no CUDA provider in onnxruntime-genai" if not cuda else "no NVIDIA GPU found (nvidia-smi)"
-
-
 def in_process(alias: str, folder, device: str, max_tokens: int = 64) -> Step:
     """Load ``folder`` with onnxruntime-genai on ``device`` and generate greedily."""
     import onnxruntime_genai as og
 
-    from ops.bench.inprocess import InProcessModel
+    from ops.runtime.inprocess import InProcessModel
 
     name = f"in-process {alias} ({device})"
     try:
@@ -202,22 +182,20 @@ def _services(loaded, state, lifecycle, reconcile, say) -> list[Step]:
                 steps.append(Step(f"{name} API", "ok", detail))
             except OpsError as exc:
                 steps.append(Step(f"{name} API", "fail", exc.message))
-        if spec.kind == "webgpu-demo":
-            steps.append(_browser(name, url))
+        if kind.browser_check is not None:
+            steps.append(_browser(name, url, kind.browser_check))
     return steps
 
 
-def _browser(name: str, url: str) -> Step:
-    from ops.bench.webgpu import find_chromium
+def _browser(name: str, url: str, check: Callable[[str], tuple[str, dict[str, str]]]) -> Step:
+    from ops.runtime.browser import find_chromium
 
     if find_chromium() is None:
         return Step(f"{name} browser", "skip", "no Chromium here (`just chromium` installs Debian's)")
     try:
-        from ops.services.webgpu import browser_prediction
-
-        state = browser_prediction(url + "/", "wasm")
+        detail, metrics = check(url)
     except ImportError:
         return Step(f"{name} browser", "skip", "Playwright is not installed (pip install playwright)")
     except OpsError as exc:
         return Step(f"{name} browser", "fail", exc.message)
-    return Step(f"{name} browser", "ok", f"predicted on {state.get('ep')}", {"ep": str(state.get("ep"))})
+    return Step(f"{name} browser", "ok", detail, dict(metrics))

@@ -17,9 +17,9 @@ from pathlib import Path
 import httpx
 
 from ops import paths, profiles
-from ops.bench.inprocess import InProcessModel
 from ops.bench.stats import median, percentile
 from ops.host import process
+from ops.runtime.inprocess import InProcessModel
 from ops.settings import Settings
 from ops.stack import GATEWAY_KEY, prepare_state
 

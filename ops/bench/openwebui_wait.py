@@ -23,7 +23,7 @@ costs both conditions alike, about 10 ms of first token: 264 against 251 ms p50,
     python -m ops.bench.openwebui_wait [PROFILE] [--messages 5] [--pause S] [--model ALIAS] [--keep] [--json]
 
 The stack is taken down afterwards (volumes kept) unless ``--keep``. Needs Playwright's Python
-package and ``/usr/bin/chromium``, like :mod:`ops.bench.webgpu`, whose browser helpers it shares.
+package and ``/usr/bin/chromium``, like :mod:`ops.bench.webgpu`; both launch it with :mod:`ops.runtime.browser`.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ import httpx
 from ops import lifecycle, profiles
 from ops.bench.openwebui_variant import ANSWER_TIMEOUT_MS, COUNTED, chat_model, service_name, write_variant
 from ops.bench.stats import median
-from ops.bench.webgpu import launch_chromium
 from ops.errors import OpsError
+from ops.runtime.browser import launch_chromium
 from ops.services import openwebui
 from ops.stack import GATEWAY_KEY
 from ops.state import StackState

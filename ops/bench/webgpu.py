@@ -12,7 +12,7 @@ own ``serve.py``, the same server the container runs. Run it as::
     python -m ops.bench.webgpu [--runs 5] [--url http://127.0.0.1:8502/] [--json]
 
 It needs Playwright's Python package (a development dependency) and ``/usr/bin/chromium``
-(``.ci/ensure-chromium`` installs it). The browser helpers here are shared with the e2e tests.
+(``.ci/ensure-chromium`` installs it). The demo helpers here are shared with the e2e tests.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,24 +30,9 @@ from pathlib import Path
 from ops import paths
 from ops.bench.stats import median
 from ops.errors import OpsError
-from ops.services.webgpu import RECIPE
+from ops.runtime.browser import WEBGPU_FLAG, launch_chromium
+from ops.services.webgpu import RECIPE, load_once
 
-CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
-# Headless as root on a machine with no GPU and no display, and quiet on the network: the
-# background services would otherwise try Google's servers, which also pollutes request logs.
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-)
-# With no GPU this gives WebGPU's software adapter (SwiftShader); without it requestAdapter() is null.
-WEBGPU_FLAG = "--enable-unsafe-webgpu"
-PAGE_TIMEOUT_MS = 60_000
 SERVER_START_TIMEOUT_S = 15
 
 
@@ -75,33 +59,6 @@ class WebGPUBench:
     threads: int
     warmup_ms: float
     figures: tuple[EpFigures, ...]
-
-
-def find_chromium() -> Path | None:
-    """Debian's Chromium, or None when it is not installed."""
-    for candidate in CHROMIUM_CANDIDATES:
-        if Path(candidate).is_file():
-            return Path(candidate)
-    found = shutil.which("chromium")
-    return Path(found) if found else None
-
-
-def chromium_args(webgpu: bool) -> list[str]:
-    """Command-line flags for a headless, network-quiet Chromium; ``webgpu`` adds WebGPU."""
-    return [*CHROMIUM_FLAGS, *([WEBGPU_FLAG] if webgpu else [])]
-
-
-def launch_chromium(playwright, webgpu: bool, executable: Path | None = None):
-    """Launch Debian's Chromium through Playwright (which makes a fresh user-data-dir)."""
-    executable = executable or find_chromium()
-    if executable is None:
-        raise OpsError(
-            "Chromium is not installed (looked for /usr/bin/chromium)",
-            hint="Install Debian's chromium: `bash .ci/ensure-chromium` as root, or apt-get install chromium.",
-        )
-    return playwright.chromium.launch(
-        executable_path=str(executable), headless=True, args=chromium_args(webgpu)
-    )
 
 
 def recipe_dir() -> Path:
@@ -160,23 +117,6 @@ def _read_line(process: subprocess.Popen, timeout: float) -> str:
         if not selector.select(timeout):
             return ""
     return process.stdout.readline().strip()
-
-
-def load_once(context, url: str, ep: str) -> dict:
-    """Open the demo with ``?ep=ep`` in a new tab of ``context``; return the page's state when ready."""
-    page = context.new_page()
-    try:
-        page.goto(f"{url}?ep={ep}", wait_until="load", timeout=PAGE_TIMEOUT_MS)
-        state = page.evaluate("window.ortDemo.ready")
-    finally:
-        page.close()
-    if state.get("status") != "ready" or state.get("ep") != ep:
-        raise OpsError(
-            f"the demo did not run on {ep}: status {state.get('status')}, ep {state.get('ep')}, "
-            f"error {state.get('error')}",
-            hint="Open the page in a browser to read its troubleshooting section.",
-        )
-    return state
 
 
 def run(runs: int = 5, url: str | None = None, say: Callable[[str], None] = lambda _: None) -> WebGPUBench:

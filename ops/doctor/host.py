@@ -148,7 +148,7 @@ class GpuCheck(BaseCheck):
     group = "host"
 
     def run(self, ctx: DoctorContext) -> Outcome:
-        from ops.smoke import choose_device
+        from ops.runtime.device import choose_device
 
         gpu = nvidia_gpu()
         device, why = choose_device("auto")

@@ -7,6 +7,7 @@ import httpx
 from ops.errors import OpsError
 
 KIND = RECIPE = "webgpu-demo"
+PAGE_TIMEOUT_MS = 60_000
 #: Path -> content type the browser needs; a wrong .wasm or .mjs type breaks ONNX Runtime Web.
 FILES = {
     "/": "text/html",
@@ -50,11 +51,28 @@ def chain(ctx, base_url: str, timeout: float):
     return ChainReport((), "", f"{len(FILES)} files served with the right types")
 
 
+def load_once(context, url: str, ep: str) -> dict:
+    """Open the demo with ``?ep=ep`` in a new tab of ``context``; return the page's state when ready."""
+    page = context.new_page()
+    try:
+        page.goto(f"{url}?ep={ep}", wait_until="load", timeout=PAGE_TIMEOUT_MS)
+        state = page.evaluate("window.ortDemo.ready")
+    finally:
+        page.close()
+    if state.get("status") != "ready" or state.get("ep") != ep:
+        raise OpsError(
+            f"the demo did not run on {ep}: status {state.get('status')}, ep {state.get('ep')}, "
+            f"error {state.get('error')}",
+            hint="Open the page in a browser to read its troubleshooting section.",
+        )
+    return state
+
+
 def browser_prediction(base_url: str, ep: str = "wasm") -> dict:
     """Load the page in Debian's Chromium and return its state after the first prediction."""
     from playwright.sync_api import sync_playwright
 
-    from ops.bench.webgpu import launch_chromium, load_once
+    from ops.runtime.browser import launch_chromium
 
     with sync_playwright() as api:
         browser = launch_chromium(api, webgpu=ep == "webgpu")

@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 from docker.errors import DockerException, NotFound
 
-from ops.bench.webgpu import assemble_site, find_chromium, launch_chromium, serve_site
+from ops.bench.webgpu import assemble_site, serve_site
 from ops.docker_engine import connect
 from ops.errors import DockerError, OpsError
 from ops.images.base import BASE_IMAGE, ensure_base_image
+from ops.runtime.browser import find_chromium, launch_chromium
 from tests.conftest import missing
 from tests.e2e.containers import TEST_LABELS, remove_by_label, start_demo_container
 

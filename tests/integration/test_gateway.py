@@ -11,7 +11,7 @@ import pytest
 from openai import OpenAI
 
 from ops import paths
-from ops.bench.inprocess import InProcessModel
+from ops.runtime.inprocess import InProcessModel
 
 from .hosts import RunningHost
 

@@ -62,7 +62,7 @@ def text(answer: dict) -> str:
 
 def in_process_greedy(folder: str, messages: list[dict], max_new_tokens: int) -> str:
     """ONNX Runtime GenAI in this process, after the model's own chat template: the reference."""
-    from ops.bench.inprocess import InProcessModel
+    from ops.runtime.inprocess import InProcessModel
 
     return InProcessModel(Path(folder)).generate(messages, max_new_tokens).text
 

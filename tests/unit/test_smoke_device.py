@@ -5,8 +5,8 @@ from __future__ import annotations
 import onnxruntime_genai
 import pytest
 
-from ops.smoke import choose_device
 from ops.errors import OpsError
+from ops.runtime.device import choose_device
 
 
 @pytest.fixture
@@ -14,7 +14,7 @@ def machine(monkeypatch):
     def set_(cuda: bool, gpu: bool) -> None:
         monkeypatch.setattr(onnxruntime_genai, "is_cuda_available", lambda: cuda, raising=False)
         monkeypatch.setattr(
-            "ops.smoke.shutil.which", lambda name: "/usr/bin/nvidia-smi" if gpu else None
+            "ops.runtime.device.shutil.which", lambda name: "/usr/bin/nvidia-smi" if gpu else None
         )
 
     return set_
