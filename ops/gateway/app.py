@@ -140,7 +140,7 @@ def create_app(table: ModelTable, config: GatewayConfig, control: Control | None
                 kind="service_unavailable",
                 code="no_private_route",
             )
-        first_byte = config.routing.models[name].timeout
+        first_byte = router.spec.models[name].timeout
         failures: list[str] = []
 
         async def attempt_once(alias: str) -> tuple[Route, httpx.Response]:
@@ -209,8 +209,8 @@ def create_app(table: ModelTable, config: GatewayConfig, control: Control | None
             payload["details"] = dict(table.details)
         return JSONResponse(payload, status_code=200 if ready else 503)
 
-    def virtual_card(name: str) -> dict[str, Any]:
-        virtual = config.routing.models[name]
+    def virtual_card(routing: RoutingSpec, name: str) -> dict[str, Any]:
+        virtual = routing.models[name]
         targets = dict.fromkeys([*(t for r in virtual.rules for t in r.to), *virtual.default])
         return {
             "id": name,
@@ -223,9 +223,9 @@ def create_app(table: ModelTable, config: GatewayConfig, control: Control | None
 
     async def models(request: Request) -> Response:
         authorised(request)
-        cards = [model_card(a) for a in table.names()] + [
-            virtual_card(n) for n in (router.names if router else [])
-        ]
+        cards = [model_card(a) for a in table.names()]
+        if router is not None:
+            cards += [virtual_card(router.spec, n) for n in router.names]
         return JSONResponse({"object": "list", "data": cards})
 
     async def metrics(request: Request) -> Response:

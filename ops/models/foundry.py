@@ -21,6 +21,9 @@ from ops.models import provider
 from ops.models.provider import Progress
 
 if TYPE_CHECKING:  # only an annotation here: the profile schema (pydantic) is not imported at run time
+    from foundry_local_sdk import FoundryLocalManager
+    from foundry_local_sdk.imodel import IModel
+
     from ops.profiles.schema import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -63,7 +66,7 @@ class FoundryProvider:
         self.logs_dir = logs_dir
         self.web_url = web_url
         self.base_url: str | None = None
-        self._models: dict[str, object] = {}
+        self._models: dict[str, IModel] = {}
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -71,7 +74,7 @@ class FoundryProvider:
 
         With ``web_url=None`` (the CLI's model commands) no web service is started.
         """
-        if self.base_url or (self.web_url is None and self.manager is not None):
+        if self.base_url or (self.web_url is None and self._instance() is not None):
             return
         from foundry_local_sdk import Configuration, FoundryLocalManager
 
@@ -91,6 +94,8 @@ class FoundryProvider:
                     )
                 )
             manager = FoundryLocalManager.instance
+            if manager is None:  # initialize() sets it, or raises
+                raise RuntimeError("the SDK made no manager")
             if self.web_url and not manager.urls:
                 manager.start_web_service()
         except Exception as exc:  # the SDK raises its own exception types and RuntimeErrors
@@ -99,17 +104,32 @@ class FoundryProvider:
                 hint=f"check that {self.data_dir} is writable; the runtime's logs are in {self.logs_dir}",
             ) from None
         if self.web_url:
+            if not manager.urls:
+                raise ModelError(
+                    "the Foundry Local web service started without an address",
+                    hint=f"the runtime's logs are in {self.logs_dir}",
+                )
             self.base_url = manager.urls[0].rstrip("/")
             log.info("Foundry Local web service at %s", self.base_url)
 
     @property
-    def manager(self):
+    def manager(self) -> FoundryLocalManager:
         """The SDK's manager (after :meth:`start`)."""
+        manager = self._instance()
+        if manager is None:
+            raise ModelError(
+                "the Foundry Local runtime is not started", hint="this is a bug in ops: start() first"
+            )
+        return manager
+
+    @staticmethod
+    def _instance() -> FoundryLocalManager | None:
+        """The SDK's manager, or None before :meth:`start` (and after :meth:`close`)."""
         from foundry_local_sdk import FoundryLocalManager
 
         return FoundryLocalManager.instance
 
-    def register_local(self, alias: str, folder: Path) -> object:
+    def register_local(self, alias: str, folder: Path) -> IModel:
         """Register ``folder`` as a bring-your-own model unless already registered; return the model."""
         from foundry_local_sdk import CatalogType, ModelInfoBuilder
 
@@ -129,6 +149,7 @@ class FoundryProvider:
         """Register (local) or download (catalog), then load; return the route to Foundry's web service."""
         self.start()
         assert self.base_url is not None
+        model: IModel | None
         try:
             if folder is not None:
                 progress(alias, None, "registering")
@@ -179,7 +200,7 @@ class FoundryProvider:
         if model.is_loaded:
             model.unload()
 
-    def _model(self, alias: str):
+    def _model(self, alias: str) -> IModel:
         with self._lock:
             if alias not in self._models:
                 raise ModelError(f"model {alias!r} was never prepared in this host", hint="check the profile")
@@ -187,7 +208,7 @@ class FoundryProvider:
 
     def close(self) -> None:
         """Unload the models, stop the web service and release the runtime."""
-        manager = self.manager
+        manager = self._instance()
         if manager is None:
             return
         for alias in list(self._models):
