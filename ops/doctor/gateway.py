@@ -7,8 +7,9 @@ from urllib.parse import urlparse
 
 import httpx
 
-from ops.doctor import BaseCheck, Outcome, Repair, fail, ok, register, warn
+from ops.doctor import BaseCheck, Outcome, Repair, fail, ok, profile_of, register, warn
 from ops.doctor.context import DoctorContext
+from ops.errors import OpsError
 from ops.stack import GATEWAY_KEY
 
 HTTP_TIMEOUT = 5.0
@@ -26,12 +27,16 @@ def restart_host(ctx: DoctorContext) -> str:
     """(Re)start the stack's host on the profile's addresses (the stack network's gateway too)."""
     from ops.host import process
     from ops.network import bind_addresses
+    from ops.plan import resolve
 
     loaded = ctx.loaded
+    if loaded is None:  # offered only by checks that had the profile
+        raise OpsError("the profile did not load, so the host cannot be restarted")
+    plan = resolve(loaded, ctx.settings)  # the host's models depend on whether the catalog answers now
     process.stop(ctx.state())
-    addresses, notice = bind_addresses(loaded.profile.gateway.bind, loaded.name, ctx.docker_or_none())
-    info, _ = process.start(loaded, ctx.state(), addresses, timeout=240)
-    return f"model host restarted (pid {info.pid}) at {info.url}/v1" + (f"; {notice}" if notice else "")
+    addresses, notice = bind_addresses(plan.gateway.bind, plan.name, ctx.docker_or_none())
+    info, _ = process.start(plan, ctx.state(), addresses, timeout=240)
+    return f"model host restarted (pid {info.pid}) at {plan.gateway.url}" + (f"; {notice}" if notice else "")
 
 
 @register
@@ -48,7 +53,7 @@ class HostCheck(BaseCheck):
         log = ctx.state().log_file
         if host.running and host.info:
             info = host.info
-            wanted = ctx.loaded.profile.gateway.port
+            wanted = profile_of(ctx).profile.gateway.port
             up = time.time() - info.started
             detail = f"pid {info.pid}, up {up / 60:.0f} min, gateway on {', '.join(info.addresses)} port {info.port}"
             if info.port != wanted:
@@ -151,14 +156,16 @@ class ModelsCheck(BaseCheck):
         ]
         listed = {card["id"]: card for card in cards}
         served = set((host.health or {}).get("models", {}))
-        wanted = [a for a in ctx.loaded.profile.models if a in served or a in ctx.loaded.model_dirs]
+        loaded = profile_of(ctx)
+        wanted = [a for a in loaded.profile.models if a in served or a in loaded.model_dirs]
         restart = f"`ops restart {ctx.profile_arg} host`; its log is {ctx.state().log_file}"
         missing = [a for a in wanted if a not in listed]
         if missing:
             return fail(
                 f"{url} does not list {', '.join(missing)} (it lists: {', '.join(listed) or 'none'})", restart
             )
-        upstreams = sorted({_upstream(card) for card in listed.values() if card.get("ready")} - {None, ""})
+        ready = (_upstream(card) for card in listed.values() if card.get("ready"))
+        upstreams = sorted({u for u in ready if u})
         silent = [u for u in upstreams if not _answers(u)]
         if silent:
             return fail(

@@ -48,25 +48,18 @@ def missing_images(ctx: DoctorContext) -> list[MissingImage] | None:
 
 def _images(ctx: DoctorContext) -> list[tuple[str, str | None, str, str | None, bool]]:
     """(service, image to pull, policy, local build tag, has a recipe) per enabled service."""
-    from ops import services
-    from ops.images.policy import default_build_tag
-    from ops.services import spec as specs_mod
-
-    if ctx.loaded is None:
+    if ctx.plan is None:
         return []
-    rows = []
-    for name in ctx.service_kinds():
-        service = ctx.loaded.profile.services[name]
-        kind = services.get(service.kind)
-        recipe = specs_mod.recipe_dir(service, ctx.loaded.path.parent)
-        has_recipe = bool(recipe and recipe.is_dir())
+    rows: list[tuple[str, str | None, str, str | None, bool]] = []
+    for name, service in ctx.plan.enabled.items():
+        recipe = service.recipe_dir
         rows.append(
             (
                 name,
-                service.image or kind.image,
+                service.image or None,
                 service.image_policy,
-                default_build_tag(recipe) if recipe else None,
-                has_recipe,
+                service.build_tag or None,
+                bool(recipe and recipe.is_dir()),
             )
         )
     return rows

@@ -8,8 +8,9 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 
-from ops.doctor import BaseCheck, Outcome, fail, ok, register, warn
+from ops.doctor import BaseCheck, Outcome, fail, ok, profile_of, register, warn
 from ops.doctor.context import DoctorContext, nearest_existing
 
 #: The child that loads the runtime is killed after this long.
@@ -107,11 +108,12 @@ class FilesCheck(BaseCheck):
     depends_on = ("host.profile",)
 
     def run(self, ctx: DoctorContext) -> Outcome:
-        dirs = ctx.loaded.model_dirs
+        loaded = profile_of(ctx)
+        dirs = loaded.model_dirs
         if not dirs:
             return ok("the profile has no local model folders")
         problems = []
-        specs = ctx.loaded.profile.models
+        specs = loaded.profile.models
         unbuilt = [a for a, f in dirs.items() if specs[a].recipe and not (f / "genai_config.json").is_file()]
         if unbuilt:
             recipes = ", ".join(
@@ -154,7 +156,8 @@ class RegisteredCheck(BaseCheck):
         from ops.models.foundry import local_model_id
 
         ids = {m["id"] for m in foundry(ctx)["registered"]}
-        wanted = {alias: local_model_id(alias, folder) for alias, folder in ctx.loaded.model_dirs.items()}
+        dirs = profile_of(ctx).model_dirs
+        wanted = {alias: local_model_id(alias, folder) for alias, folder in dirs.items()}
         if not wanted:
             return ok("the profile has no local models to register")
         missing = [alias for alias, model_id in wanted.items() if model_id not in ids]
@@ -207,9 +210,11 @@ class LoadedCheck(BaseCheck):
     def run(self, ctx: DoctorContext) -> Outcome:
         health = ctx.host().health or {}
         states, details = health.get("models", {}), health.get("details", {})
-        seen, worst, fixes = [], ok, []
+        seen: list[str] = []
+        fixes: list[str] = []
+        worst: Callable[[str, str], Outcome] | None = None  # warn or fail, once something is not ok
         profile = ctx.profile_arg
-        for alias, spec in ctx.loaded.profile.models.items():
+        for alias, spec in profile_of(ctx).profile.models.items():
             state = states.get(alias)
             why = details.get(alias, "")
             if state == "ready" or state == "unavailable":
@@ -232,4 +237,6 @@ class LoadedCheck(BaseCheck):
                 seen.append(f"{alias} is not served by the host")
                 fixes.append(f"the host runs another version of the profile: `ops restart {profile} host`")
                 worst = fail
-        return ok("; ".join(seen)) if worst is ok else worst("; ".join(seen), "; ".join(dict.fromkeys(fixes)))
+        return (
+            ok("; ".join(seen)) if worst is None else worst("; ".join(seen), "; ".join(dict.fromkeys(fixes)))
+        )

@@ -9,12 +9,15 @@ from __future__ import annotations
 import os
 import socket
 import ssl
+from collections.abc import Callable
+from typing import cast
 from urllib.parse import urlparse
 
-from ops.doctor import BaseCheck, Outcome, fail, ok, register, warn
+from ops.doctor import BaseCheck, Outcome, fail, ok, profile_of, register, warn
 from ops.doctor.context import DoctorContext
 from ops.doctor.images import missing_images, registries
 from ops.errors import ConflictError
+from ops.reconcile import published_ports
 
 #: Seconds to wait for anything on the internet.
 NET_TIMEOUT = 3.0
@@ -80,7 +83,10 @@ def _handshake(host: str, port: int, cafile: str) -> str:
             socket.create_connection((host, port), timeout=NET_TIMEOUT) as raw,
             context.wrap_socket(raw, server_hostname=host) as tls,
         ):
-            issuer = dict(pair[0] for pair in tls.getpeercert().get("issuer", ()))
+            cert = tls.getpeercert() or {}  # a verified handshake always has the peer's certificate
+            # The issuer's relative distinguished names: ((("commonName", "R11"),), ...)
+            rdns = cast(tuple[tuple[tuple[str, str], ...], ...], cert.get("issuer", ()))
+            issuer = dict(pair[0] for pair in rdns)
             return issuer.get("commonName") or issuer.get("organizationName") or "unknown"
     except ssl.SSLCertVerificationError as exc:
         return f"verify failed: {exc.verify_message or exc.reason}"
@@ -112,7 +118,9 @@ class RegistryCheck(BaseCheck):
             )
         if not pending:
             return ok(f"not needed: every image is on this machine ({reach})")
-        problems, fixes, worst = [], [], ok
+        problems: list[str] = []
+        fixes: list[str] = []
+        worst: Callable[[str, str], Outcome] | None = None  # warn or fail, once an image is at risk
         for missing in pending:
             answer = answers.get(missing.registry, "reachable")
             if not missing.registry or answer == "reachable":
@@ -133,8 +141,8 @@ class RegistryCheck(BaseCheck):
                 fixes.append(
                     f"`ops images build {ctx.profile_arg} {missing.service}` builds it ahead of time"
                 )
-                worst = warn if worst is ok else worst
-        if worst is ok:
+                worst = warn if worst is None else worst
+        if worst is None:
             return ok(f"{len(pending)} image(s) to fetch or build; {reach}")
         return worst("; ".join(problems), "; ".join(dict.fromkeys(fixes)))
 
@@ -166,10 +174,10 @@ class PortsCheck(BaseCheck):
         from ops.profiles.schema import STACK_GATEWAY
 
         client = ctx.docker_or_none()
-        gateway = ctx.loaded.profile.gateway
+        gateway = profile_of(ctx).profile.gateway
         wanted: dict[tuple[str, int], str] = {}
         for bind in gateway.bind:
-            address = bind
+            address: str | None = bind
             if bind == STACK_GATEWAY:
                 address = ctx.network_gateway() if client is not None else None
             if address:
@@ -228,10 +236,7 @@ def _our_ports(ctx: DoctorContext, client) -> tuple[set[tuple[str, int]], int | 
         for container in ctx.containers().values():
             if container.status != "running":
                 continue
-            bindings = container.attrs.get("HostConfig", {}).get("PortBindings") or {}
-            for binding in (b for bs in bindings.values() for b in bs or []):
-                if binding.get("HostPort"):
-                    ours.add((binding.get("HostIp") or "0.0.0.0", int(binding["HostPort"])))
+            ours.update((p.host_ip, p.host_port) for p in published_ports(container))
     return ours, host_pid
 
 

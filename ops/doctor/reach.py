@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 
-from ops.doctor import BaseCheck, Outcome, Repair, fail, ok, register, skipped
+from ops.doctor import BaseCheck, Outcome, Repair, fail, ok, profile_of, register, skipped
 from ops.doctor.context import LABEL_DOCTOR, DoctorContext
 from ops.doctor.gateway import restart_host
 from ops.profiles.schema import STACK_GATEWAY
@@ -30,7 +30,8 @@ class HostGatewayCheck(BaseCheck):
 
         if not ctx.service_kinds():
             return skipped("the profile runs no containers")
-        net = network_name(ctx.stack)
+        loaded = profile_of(ctx)
+        net = network_name(loaded.name)
         address = ctx.network_gateway()
         down_up = f"`ops down {ctx.profile_arg}` then `ops up {ctx.profile_arg}`"
         if address is None:
@@ -46,7 +47,7 @@ class HostGatewayCheck(BaseCheck):
             why = (
                 f"{seen}: {answer}; the gateway listens on {', '.join(info.addresses)} only, not on {address}"
             )
-            if STACK_GATEWAY not in ctx.loaded.profile.gateway.bind:
+            if STACK_GATEWAY not in loaded.profile.gateway.bind:
                 return fail(why, f"add {STACK_GATEWAY} to `gateway.bind` in the profile, then {down_up}")
             # The profile wants it: the host started while Docker was down, or the network was re-made.
             return fail(
