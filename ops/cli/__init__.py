@@ -86,7 +86,12 @@ def main(argv: list[str] | None = None) -> int:
         output.err.print("interrupted")
         code = ExitCode.INTERRUPTED
     except typer.TyperException as exc:  # typer's own usage errors (unknown command, bad option)
-        exc.show()
+        # They are its vendored click's errors, which print themselves; the base class has no show().
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            typer.echo(f"Error: {exc.format_message()}", err=True)
         code = getattr(exc, "exit_code", ExitCode.USAGE)
     except Exception:  # the one catch-all: the user gets a path, not a traceback
         code = _crash()

@@ -7,6 +7,7 @@ import typer
 from ops import lifecycle
 from ops.cli import app, output
 from ops.errors import ExitCode
+from ops.plan import resolve
 from ops.profiles.loader import load_leniently
 
 
@@ -22,6 +23,7 @@ def down_command(
     # A stack whose model folder is gone must still come down: only that problem is set aside.
     loaded, error, _folders = load_leniently(profile)
     if loaded is None:
+        assert error is not None  # load_leniently() returns the error whenever it returns no profile
         raise error
     if (
         volumes
@@ -32,7 +34,7 @@ def down_command(
     ):
         output.note("nothing deleted")
         raise typer.Exit(ExitCode.FAILURE)
-    report = lifecycle.down(loaded, remove_volumes=volumes)
+    report = lifecycle.down(resolve(loaded, ask_catalog=False), remove_volumes=volumes)
     output.line(f"model host of {loaded.name} {'stopped' if report.host_stopped else 'was not running'}")
     for name in report.containers:
         output.line(f"{name}: removed")

@@ -43,8 +43,8 @@ def eval_command(
     from ops.cli.bench import resolve_target
 
     wanted_kinds = checks.parse_kinds(kinds)
-    chosen = eval_questions.load([questions] if questions else None)
-    chosen = [q for q in chosen if q.kind in wanted_kinds]
+    every = eval_questions.load([questions] if questions else None)
+    chosen = [q for q in every if q.kind in wanted_kinds]
     if not chosen:
         raise UsageError(
             f"no questions of kind {', '.join(wanted_kinds)} in {questions or eval_questions.BUILTIN_DIR}",
