@@ -123,8 +123,9 @@ def _import_rootfs(client: docker.DockerClient, rootfs: Path, tag: str) -> None:
         tempfile.TemporaryFile() as tar_log,
         subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=tar_log) as tar,
     ):
-        assert tar.stdout is not None
-        chunks = iter(lambda: tar.stdout.read(_CHUNK), b"")
+        stdout = tar.stdout
+        assert stdout is not None  # Popen(stdout=PIPE) always opens it
+        chunks = iter(lambda: stdout.read(_CHUNK), b"")
         try:
             with _request_timeout(client, IMPORT_TIMEOUT_S):
                 answer = client.api.import_image(

@@ -138,13 +138,10 @@ def _data_loc(loc: Loc, data: object) -> Loc:
     kept: list[str | int] = []
     node = data
     for part in loc:
-        if (
-            isinstance(node, dict)
-            and part in node
-            or isinstance(node, list)
-            and isinstance(part, int)
-            and part < len(node)
-        ):
+        # Two branches, not one `or`: the type checker then knows ``part`` indexes a list as an int.
+        if isinstance(node, dict) and part in node:  # noqa: SIM114
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
             node = node[part]
         elif isinstance(node, dict | list):
             kept.append(part)  # e.g. a missing or unknown key: keep it, stop descending
