@@ -50,24 +50,24 @@ lint: setup
 bench profile="offline": setup docker
     {{bin}}/ops bench-gateway
     {{bin}}/ops bench-up {{profile}}
-    {{bin}}/python -m ops.bench.stub --overhead
-    {{bin}}/python -m ops.bench.stub --overhead --delay-ms 20 --concurrency 8,16,32
+    {{bin}}/ops bench-stub --overhead
+    {{bin}}/ops bench-stub --overhead --delay-ms 20 --concurrency 8,16,32
 
 # Benchmark ops doctor on a healthy stack and with the network a black hole (brings the stack up and down)
 bench-doctor profile="workshop": setup docker
-    {{bin}}/python -m ops.bench.doctor {{profile}}
+    {{bin}}/ops bench-doctor {{profile}}
 
 # Benchmark the WebGPU demo in Chromium: page load to first prediction, wasm vs WebGPU
 bench-webgpu: setup chromium
-    {{bin}}/python -m ops.bench.webgpu
+    {{bin}}/ops bench-webgpu
 
 # Benchmark a participant's wait in Open WebUI (Chromium), its background generations on vs off (brings the stack up and down)
 bench-openwebui profile="offline" *args: setup docker chromium
-    {{bin}}/python -m ops.bench.openwebui_wait {{profile}} {{args}}
+    {{bin}}/ops bench-openwebui {{profile}} {{args}}
 
 # Benchmark the Chainlit RAG app's ingest and top-5 retrieval on a generated corpus, against rank-bm25
 bench-rag *args: setup
-    {{bin}}/python -m ops.bench.rag {{args}}
+    {{bin}}/ops bench-rag {{args}}
 
 # Re-create a bundled model (default: the committed tiny fp32 one); see ops/models/bundled/README.md
 tiny-model *args: setup

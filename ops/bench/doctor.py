@@ -6,12 +6,11 @@ alone). Then the same with the Foundry catalog and the package index pointed at 
 that accepts connections and never answers, the way a firewall that drops packets looks. Figures are
 medians and maxima; the goal (issue "ops doctor"): under 2 s healthy, under 5 s with the black hole.
 
-    python -m ops.bench.doctor [PROFILE] [--runs 5] [--keep]
+    ops bench-doctor [PROFILE] [--runs 5] [--keep]
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -24,7 +23,6 @@ from dataclasses import dataclass
 from unittest import mock
 
 from ops import lifecycle, profiles
-from ops.bench.stats import median
 from ops.doctor.runner import diagnose
 from ops.settings import OPS_CATALOG_TIMEOUT, OPS_CATALOG_URL, Settings
 
@@ -97,31 +95,3 @@ def run(ref: str = "workshop", runs: int = 5, keep: bool = False, say=lambda _: 
             say(f"ops down {loaded.name}")
             lifecycle.down(loaded)
     return timings
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("profile", nargs="?", default="workshop")
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--keep", action="store_true", help="leave the stack up afterwards")
-    args = parser.parse_args(argv)
-    timings = run(args.profile, args.runs, args.keep, say=lambda text: print(f"  {text}", file=sys.stderr))
-    goals = {"healthy": 2.0}
-    print(f"ops doctor {args.profile}: {args.runs} runs per condition (seconds)")
-    print(
-        f"{'condition':<30} {'CLI p50':>8} {'CLI max':>8} {'checks p50':>11}  result            slowest check"
-    )
-    for t in timings:
-        goal = goals.get(t.condition, 5.0)
-        result = ", ".join(f"{n} {s}" for s, n in t.summary.items() if n)
-        print(
-            f"{t.condition:<30} {median(t.cli):8.2f} {max(t.cli):8.2f} {median(t.in_process):11.2f}  "
-            f"{result:<17} {t.slowest[0]} {t.slowest[1]:.2f} s   (goal < {goal:g} s)"
-        )
-        if t.not_ok:
-            print(f"{'':<30} not ok: {', '.join(t.not_ok)}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -20,7 +20,7 @@ WebUI's own follow-up, title and tag requests (sent to the chat model too) are c
 answers. After the last message the count must stay still for a while before it is read. (The router
 costs both conditions alike, about 10 ms of first token: 264 against 251 ms p50, measured here.)
 
-    python -m ops.bench.openwebui_wait [PROFILE] [--messages 5] [--pause S] [--model ALIAS] [--keep] [--json]
+    ops bench-openwebui [PROFILE] [--messages 5] [--pause S] [--model ALIAS] [--keep] [--json]
 
 The stack is taken down afterwards (volumes kept) unless ``--keep``. Needs Playwright's Python
 package and ``/usr/bin/chromium``, like :mod:`ops.bench.webgpu`; both launch it with :mod:`ops.runtime.browser`.
@@ -28,13 +28,10 @@ package and ``/usr/bin/chromium``, like :mod:`ops.bench.webgpu`; both launch it 
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import json
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
@@ -329,35 +326,3 @@ def render(result: OpenWebUIWait) -> str:
         "(stream ended); requests: chat completions the gateway received, background generations included"
     )
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m ops.bench.openwebui_wait``: run the benchmark and print its figures."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("profile", nargs="?", default="offline", help="profile name or YAML path")
-    parser.add_argument("--messages", type=int, default=5, help="messages per condition (default 5)")
-    parser.add_argument("--model", default=None, help="chat model alias (default: the first local one)")
-    parser.add_argument(
-        "--pause", type=float, default=0.0, help="seconds between an answer and the next message (default 0)"
-    )
-    parser.add_argument("--keep", action="store_true", help="leave the stack up afterwards")
-    parser.add_argument("--json", action="store_true", help="print JSON")
-    args = parser.parse_args(argv)
-    try:
-        result = run(
-            args.profile,
-            max(1, args.messages),
-            args.model,
-            args.keep,
-            max(0.0, args.pause),
-            say=lambda text: print(f"  {text}", file=sys.stderr),
-        )
-    except OpsError as exc:
-        print(f"error: {exc.message}\nhint: {exc.hint}", file=sys.stderr)
-        return int(exc.exit_code)
-    print(json.dumps(asdict(result), indent=2) if args.json else render(result))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -22,7 +22,7 @@ Everything runs in one process tree on one corpus per size, and never touches th
 
 Run it as::
 
-    python -m ops.bench.rag [--sizes 1000,10000] [--queries 200] [--seed 7] [--json]
+    ops bench-rag [--sizes 1000,10000] [--queries 200] [--seed 7] [--json]
 
 It needs the app's retrieval dependencies (bm25s, PyStemmer, numpy: development dependencies of
 ``ops``) and ``rank-bm25`` (a development dependency too).
@@ -30,24 +30,21 @@ It needs the app's retrieval dependencies (bm25s, PyStemmer, numpy: development 
 
 from __future__ import annotations
 
-import argparse
 import concurrent.futures
-import json
 import multiprocessing
 import os
 import platform
 import resource
-import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
 from ops.bench.rag_corpus import Corpus, generate_corpus, make_queries, rewrite_fraction
 from ops.bench.rag_retrieval import TOP_K, RetrievalFigures, import_rag, measure_retrieval, rank_bm25
-from ops.errors import OpsError
+from ops.errors import OpsError, UsageError
 
 WARMUP = 20
 #: The issue's goals for retrieval at 10,000 chunks.
@@ -350,56 +347,9 @@ def render(result: RagBench) -> str:
     return "\n".join(lines)
 
 
-def _sizes(text: str) -> list[int]:
+def parse_sizes(text: str, option: str = "--sizes") -> list[int]:
+    """Corpus sizes written as numbers separated by commas (``1000,10_000``)."""
     try:
         return [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m ops.bench.rag``: run the benchmark and print its figures."""
-    parser = argparse.ArgumentParser(
-        description="Benchmark the Chainlit RAG app's ingest and retrieval against rank-bm25."
-    )
-    parser.add_argument(
-        "--sizes", type=_sizes, default=[1000, 10000], help="Corpus sizes (default 1000,10000)."
-    )
-    parser.add_argument("--queries", type=int, default=200, help="Timed queries (default 200).")
-    parser.add_argument("--seed", type=int, default=7, help="Corpus and query seed (default 7).")
-    parser.add_argument(
-        "--embedder-dir",
-        type=Path,
-        default=None,
-        help="An all-MiniLM-L6-v2 export (model.onnx, tokenizer.json).",
-    )
-    parser.add_argument(
-        "--dense-sizes",
-        type=_sizes,
-        default=None,
-        help="Sizes also ingested with embeddings (default: the smallest).",
-    )
-    parser.add_argument(
-        "--in-process", action="store_true", help="Ingest in this process (peak memory is then shared)."
-    )
-    parser.add_argument("--json", action="store_true", help="Print JSON.")
-    args = parser.parse_args(argv)
-    try:
-        result = run(
-            args.sizes,
-            max(1, args.queries),
-            args.seed,
-            args.embedder_dir,
-            args.dense_sizes,
-            isolate=not args.in_process,
-            say=lambda text: print(text, file=sys.stderr),
-        )
-    except OpsError as exc:
-        print(f"error: {exc.message}" + (f"\nhint: {exc.hint}" if exc.hint else ""), file=sys.stderr)
-        return int(exc.exit_code)
-    print(json.dumps(asdict(result), indent=2, default=str) if args.json else render(result))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        raise UsageError(f"{option}: expected numbers separated by commas, got {text!r}") from None

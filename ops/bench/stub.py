@@ -5,23 +5,24 @@ then the usage chunk when ``stream_options.include_usage`` asks for it, then ``[
 JSON body. It is a bare ASGI callable rather than a Starlette app so that the server spends as
 little CPU per request as it can: on a 2-core machine it shares the cores with the generator.
 
-    python -m ops.bench.stub --port 8999 [--chunks 5] [--key SECRET] [--model stub]
+    ops bench-stub --port 8999 [--chunks 5] [--key SECRET] [--model stub]
 
-It prints ``serving http://HOST:PORT/v1`` once it listens. ``--overhead`` instead starts the stub
-in a process of its own and loads it with ``ops bench``'s generator from this one, printing the
-requests/s the generator sustained and the CPU each side used (the issue's goal: at least 500
-requests/s on a 2-core machine without the generator being the bottleneck).
+It prints ``serving http://HOST:PORT/v1`` once it listens. ``ops bench-stub --overhead``
+(:func:`overhead`) instead starts the stub in a process of its own and loads it with ``ops bench``'s
+generator from this one, giving the requests/s the generator sustained and the CPU each side used
+(the issue's goal: at least 500 requests/s on a 2-core machine without the generator being the
+bottleneck).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 JSON = [(b"content-type", b"application/json")]
 SSE = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
@@ -123,7 +124,8 @@ def overhead(
     cmd = [
         sys.executable,
         "-m",
-        "ops.bench.stub",
+        "ops",
+        "bench-stub",
         "--port",
         "0",
         "--chunks",
@@ -166,55 +168,23 @@ def overhead(
     return figures
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m ops.bench.stub``: serve the stub until interrupted."""
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    models: tuple[str, ...] = ("stub",),
+    chunks: int = 5,
+    key: str | None = None,
+    delay_ms: float = 0.0,
+    on_listening: Callable[[str], None] = lambda _url: None,
+) -> None:
+    """Serve the stub until interrupted; ``on_listening`` gets its ``/v1`` URL once it listens."""
     import uvicorn
 
-    parser = argparse.ArgumentParser(description="A very fast OpenAI-compatible stub for load tests.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed)")
-    parser.add_argument("--chunks", type=int, default=5, help="content chunks per streamed answer")
-    parser.add_argument("--key", default=None, help="require this bearer key")
-    parser.add_argument("--delay-ms", type=float, default=0.0, help="wait this long before each answer")
-    parser.add_argument("--model", action="append", help="a model name to serve (default: stub)")
-    parser.add_argument("--overhead", action="store_true", help="measure the load generator against a stub")
-    parser.add_argument("--concurrency", default="1,8,32", help="levels for --overhead")
-    parser.add_argument(
-        "--requests", type=int, default=3000, help="counted requests per level for --overhead"
-    )
-    args = parser.parse_args(argv)
-    if args.overhead:
-        levels = [int(c) for c in args.concurrency.split(",")]
-        heads = ("concurrency", "req/s", "ceiling", "errors", "gen CPU", "gen us/req", "stub CPU", "e2e p50")
-        print(" ".join(f"{h:>11}" for h in heads))
-        for f in overhead(levels, args.requests, args.chunks, args.delay_ms):
-            ceiling = f"{f['ceiling_per_s']:.0f}" if f["ceiling_per_s"] else "-"
-            cells = (
-                f["concurrency"],
-                f"{f['requests_per_s']:.0f}",
-                ceiling,
-                f["errors"],
-                f"{f['generator_cpu_percent']:.0f}%",
-                f"{f['generator_cpu_us_per_request']:.0f}",
-                f"{f['stub_cpu_percent']:.0f}%",
-                f"{f['e2e_p50_ms']:.1f} ms",
-            )
-            print(" ".join(f"{c:>11}" for c in cells))
-        print(
-            f"{args.requests} requests per level, {args.chunks} content chunks each, stub delay "
-            f"{args.delay_ms:g} ms; CPU as a share of one core; ceiling = concurrency / delay"
-        )
-        return 0
     sock = socket.socket()
-    sock.bind((args.host, args.port))
-    # Listening before saying so: a client that reads the line may connect at once.
+    sock.bind((host, port))
+    # Listening before saying so: a client that reads the URL may connect at once.
     sock.listen(2048)
-    app = StubApp(tuple(args.model or ["stub"]), args.chunks, args.key, args.delay_ms / 1000)
+    app = StubApp(models, chunks, key, delay_ms / 1000)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", backlog=2048)
-    print(f"serving http://{args.host}:{sock.getsockname()[1]}/v1", flush=True)
+    on_listening(f"http://{host}:{sock.getsockname()[1]}/v1")
     uvicorn.Server(config).run(sockets=[sock])
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,7 +9,7 @@ so neither gets a warmer machine. Figures are medians over the runs.
 Without ``--url`` the demo is assembled from ``stacks/webgpu-demo`` and served on 127.0.0.1 by its
 own ``serve.py``, the same server the container runs. Run it as::
 
-    python -m ops.bench.webgpu [--runs 5] [--url http://127.0.0.1:8502/] [--json]
+    ops bench-webgpu [--runs 5] [--url http://127.0.0.1:8502/] [--json]
 
 It needs Playwright's Python package (a development dependency) and ``/usr/bin/chromium``
 (``.ci/ensure-chromium`` installs it). The demo helpers here are shared with the e2e tests.
@@ -17,14 +17,12 @@ It needs Playwright's Python package (a development dependency) and ``/usr/bin/c
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import json
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from ops import paths
@@ -184,23 +182,3 @@ def render(result: WebGPUBench) -> str:
         )
     lines.append(f"medians of {len(result.figures[0].loads_ms)} runs per provider, same browser session")
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m ops.bench.webgpu``: run the benchmark and print its figures."""
-    parser = argparse.ArgumentParser(description="Benchmark the WebGPU demo in Chromium: wasm vs WebGPU.")
-    parser.add_argument("--runs", type=int, default=5, help="Page loads per execution provider (default 5).")
-    parser.add_argument("--url", default=None, help="A running demo (default: assemble and serve one here).")
-    parser.add_argument("--json", action="store_true", help="Print JSON.")
-    args = parser.parse_args(argv)
-    try:
-        result = run(max(1, args.runs), args.url, say=lambda text: print(text, file=sys.stderr))
-    except OpsError as exc:
-        print(f"error: {exc.message}\nhint: {exc.hint}", file=sys.stderr)
-        return int(exc.exit_code)
-    print(json.dumps(asdict(result), indent=2) if args.json else render(result))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

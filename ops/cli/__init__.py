@@ -49,8 +49,13 @@ def _register() -> None:
     # Imported here so each command module can import `app` from this package.
     from ops.cli import (  # noqa: F401
         bench,
+        bench_doctor,
         bench_gateway,
+        bench_openwebui,
+        bench_rag,
+        bench_stub,
         bench_up,
+        bench_webgpu,
         compare,
         doctor,
         down,

@@ -96,8 +96,8 @@ def environment(ctx) -> dict[str, str | Secret]:
         # Open WebUI asks the chat model for follow-up questions, a title and tags after every answer
         # (and, where a user turns it on, for autocomplete while typing): 4 chat completions per
         # message instead of 1, each up to `default_max_tokens`, competing with the next answers on
-        # the same cores. Measured in Chromium on 2 cores with SmolLM2-135M (python -m
-        # ops.bench.openwebui_wait), off: first text p50 1.2-1.6 s -> 0.5-0.7 s, complete answer p50
+        # the same cores. Measured in Chromium on 2 cores with SmolLM2-135M (`ops
+        # bench-openwebui`), off: first text p50 1.2-1.6 s -> 0.5-0.7 s, complete answer p50
         # 12-16 s -> 6 s. A small task model (TASK_MODEL_EXTERNAL) would still share those cores, and
         # SmolLM2-135M's follow-ups were not the JSON Open WebUI parses. Chats are titled with their
         # first message instead. A profile's `environment` turns any of them back on (the profile wins).

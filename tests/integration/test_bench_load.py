@@ -121,7 +121,7 @@ def test_old_subcommand_names_point_to_the_new_commands(capsys):
 
 def test_the_stub_in_its_own_process_is_loaded_without_error(tmp_path, monkeypatch, capsys):
     stub = subprocess.Popen(
-        [sys.executable, "-m", "ops.bench.stub", "--port", "0", "--chunks", "3", "--key", "stub-key"],
+        [sys.executable, "-m", "ops", "bench-stub", "--port", "0", "--chunks", "3", "--key", "stub-key"],
         stdout=subprocess.PIPE,
         text=True,
     )
