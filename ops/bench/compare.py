@@ -5,14 +5,13 @@ always gets the warmer machine), streamed and greedy (``temperature: 0``) after 
 warm-up request per model. For each answer: the text, time to first token, total time, tokens/s
 (output tokens over the whole request), the tokens used (the server's usage) and the cost: zero
 API cost for a model that stays on this machine, per-token prices from a ``--prices`` file for
-the others (unknown without one). :mod:`ops.bench.compare_report` renders the HTML report.
+the others (unknown without one). :mod:`ops.bench.compare_report` renders the HTML report and saves both.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -291,15 +290,3 @@ def run(
 def _body(model: str, text: str, max_tokens: int) -> dict:
     messages = [{"role": "user", "content": text}]
     return {"model": model, "messages": messages, "max_tokens": max_tokens, "temperature": 0}
-
-
-def save(comparison: Comparison, folder: Path) -> tuple[Path, Path]:
-    """Write ``compare.json`` and the self-contained ``report.html`` into ``folder``; return both paths."""
-    from ops.bench import compare_report
-
-    folder.mkdir(parents=True, exist_ok=True)
-    data = folder / "compare.json"
-    data.write_text(json.dumps(asdict(comparison), indent=2) + "\n", encoding="utf-8")
-    html = folder / "report.html"
-    html.write_text(compare_report.render(comparison), encoding="utf-8")
-    return data, html

@@ -199,13 +199,15 @@ def render(comparison: Comparison, checked: EvalRun | None = None) -> str:
     )
 
 
-def save_checked(comparison: Comparison, checked: EvalRun, folder: Path) -> tuple[Path, Path]:
-    """As :func:`ops.bench.compare.save`, with the checked answers in ``compare.json`` (``checked``) and the report."""
+def save(comparison: Comparison, folder: Path, checked: EvalRun | None = None) -> tuple[Path, Path]:
+    """Write ``compare.json`` and the self-contained ``report.html`` into ``folder``; return both paths.
+
+    With ``checked``, the checked answers go into both (``compare.json``'s ``checked``).
+    """
     folder.mkdir(parents=True, exist_ok=True)
     data = folder / "compare.json"
-    data.write_text(
-        json.dumps({**asdict(comparison), "checked": asdict(checked)}, indent=2) + "\n", encoding="utf-8"
-    )
+    body = asdict(comparison) if checked is None else {**asdict(comparison), "checked": asdict(checked)}
+    data.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
     html = folder / "report.html"
     html.write_text(render(comparison, checked), encoding="utf-8")
     return data, html

@@ -41,7 +41,7 @@ def compare_command(
     json_: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Answers, latency (TTFT, total), tokens/s, tokens used and cost per model; an HTML report with charts."""
-    from ops.bench import compare
+    from ops.bench import compare, compare_report
     from ops.cli.bench import resolve_target
 
     names = [m.strip() for m in models.split(",") if m.strip()]
@@ -53,12 +53,7 @@ def compare_command(
     )
     checked = _checked(profile, target, names) if evaluate else None
     folder = out or target.results_dir / f"compare-{datetime.now():%Y%m%d-%H%M%S}"
-    if checked is None:
-        data, html = compare.save(result, folder)
-    else:
-        from ops.bench import compare_report
-
-        data, html = compare_report.save_checked(result, checked, folder)
+    data, html = compare_report.save(result, folder, checked)
     if json_:
         output.emit_json(result if checked is None else {**vars(result), "checked": checked})
         output.note(f"report: {html} (data: {data})", "dim")

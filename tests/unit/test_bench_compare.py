@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from ops.bench import compare
+from ops.bench import compare, compare_report
 from ops.bench.compare import Answer, Price
 from ops.bench.target import Target
 from ops.errors import UsageError
@@ -156,7 +156,7 @@ def test_the_report_is_one_self_contained_html_file_with_charts(tmp_path):
         prices={"big": Price(0.5, 2.0)},
         transport=_server([]),
     )
-    data, html = compare.save(result, tmp_path / "out")
+    data, html = compare_report.save(result, tmp_path / "out")
     page = html.read_text()
     assert json.loads(data.read_text())["models"][1]["model"] == "big"
     assert page.count("<svg") == 4 and "<?xml" not in page
