@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ops import reconcile, services
+from ops import reconcile
 from ops.errors import DockerError
 from ops.host import process
-from ops.profiles import LoadedProfile
-from ops.services import spec as specs_mod
+from ops.plan import StackPlan
 from ops.settings import Settings
 from ops.state import StackState
 
@@ -59,11 +58,9 @@ def status(stack: str, settings: Settings | None = None) -> StackStatus:
     if client is not None:
         for service, c in sorted(reconcile.containers(client, stack).items()):
             st = c.attrs.get("State", {})
-            bindings = c.attrs.get("HostConfig", {}).get("PortBindings") or {}
             published = [
-                f"{b.get('HostIp') or '0.0.0.0'}:{b.get('HostPort')}->{p}"
-                for p, bs in bindings.items()
-                for b in bs or []
+                f"{p.host_ip}:{p.host_port}->{p.container_port}/{p.protocol}"
+                for p in reconcile.published_ports(c)
             ]
             found.append(
                 ContainerStatus(
@@ -100,28 +97,22 @@ class ServiceImage:
     size_bytes: int | None
 
 
-def images(loaded: LoadedProfile) -> list[ServiceImage]:
+def images(plan: StackPlan) -> list[ServiceImage]:
     """For ``ops images``: each enabled service's image, its build tag and which of them is present."""
     from ops.docker_engine import connect
-    from ops.images.policy import default_build_tag, describe_images
+    from ops.images.policy import describe_images
 
     client = connect()
     result = []
-    for name, service in loaded.profile.services.items():
-        if not service.enabled:
-            continue
-        kind = services.get(service.kind)
-        recipe = specs_mod.recipe_dir(service, loaded.path.parent)
-        image = service.image or kind.image or ""
-        build_tag = default_build_tag(recipe) if recipe else ""
-        infos = describe_images(client, [t for t in (image, build_tag) if t])
+    for name, service in plan.enabled.items():
+        infos = describe_images(client, [t for t in (service.image, service.build_tag) if t])
         found = next((i for i in infos if i.present), None)
         result.append(
             ServiceImage(
                 name,
                 service.image_policy,
-                image or "(built only)",
-                build_tag,
+                service.image or "(built only)",
+                service.build_tag,
                 found.tag if found else "",
                 found.origin if found else "missing",
                 found.size_bytes if found else None,
@@ -130,23 +121,15 @@ def images(loaded: LoadedProfile) -> list[ServiceImage]:
     return result
 
 
-def build_images(loaded: LoadedProfile, only: str | None, say: Say) -> list[tuple[str, str, str]]:
+def build_images(plan: StackPlan, only: str | None, say: Say) -> list[tuple[str, str, str]]:
     """Make every enabled service's image now (``ops images build``): build from recipes, else pull."""
-    from ops import lifecycle
     from ops.docker_engine import connect
-    from ops.errors import UsageError
+    from ops.images.service import ensure_service_image
 
+    chosen = [plan.service(only)] if only is not None else list(plan.enabled.values())
     client = connect(timeout=60)
-    names = [n for n, s in loaded.profile.services.items() if s.enabled]
-    if only is not None:
-        if only not in loaded.profile.services:
-            raise UsageError(
-                f"no service {only!r} in profile {loaded.name}", hint=f"services: {', '.join(names)}"
-            )
-        names = [only]
     done = []
-    for name in names:
-        recipe = specs_mod.recipe_dir(loaded.profile.services[name], loaded.path.parent)
-        policy = "build" if recipe and recipe.is_dir() else "pull"
-        done.append(lifecycle._image(client, loaded, name, say, policy=policy))
+    for service in chosen:
+        policy = "build" if service.recipe_dir and service.recipe_dir.is_dir() else "pull"
+        done.append(ensure_service_image(client, service, say, policy=policy))
     return done

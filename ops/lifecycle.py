@@ -1,8 +1,10 @@
-"""``up``, ``down``, ``status``: a stack's whole life, as library calls the CLI and the pytest plugin share.
+"""``up``, ``down``, ``restart``: a stack's whole life, as library calls the CLI and the pytest plugin share.
 
-``up`` decides everything it can before changing anything (models, secrets, Docker reachable,
-ports free or ours, images), prints its plan, then starts the model host and reconciles the
-containers, and returns only when every service is ready and the chain works.
+Each takes a resolved :class:`~ops.plan.StackPlan`. ``up`` decides everything it can before
+changing anything (models, secrets, Docker reachable, ports free or ours, images), prints its
+plan, then starts the model host and reconciles the containers, and returns only when every
+service is ready and the chain works. Read-only views (``status``, ``images``) are in
+:mod:`ops.inventory`.
 """
 
 from __future__ import annotations
@@ -14,19 +16,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import docker.errors
-
-from ops import reconcile, services
+from ops import labels, reconcile
 from ops.errors import ConflictError, DockerError, OpsError
 from ops.host import ports, process
+from ops.images.service import ensure_service_image
 from ops.locks import file_lock
 from ops.models.recipes import build as recipe_build
 from ops.network import bind_addresses, ensure_network, network_name
-from ops.profiles import LoadedProfile
+from ops.plan import ModelPlan, StackPlan
 from ops.services import StackContext
-from ops.services import spec as specs_mod
+from ops.services.spec import ContainerSpec, Mount
 from ops.settings import Settings
-from ops.stack import GATEWAY_KEY, LABEL_STACK, ModelPlan, plan_models, prepare_state
+from ops.stack import GATEWAY_KEY, prepare_state
 from ops.state import StackState
 
 Say = Callable[[str], None]
@@ -68,31 +69,20 @@ def stack_lock(state: StackState):
     return file_lock(state.root / "up.lock")
 
 
-def context(loaded: LoadedProfile, state: StackState, models: tuple[str, ...]) -> StackContext:
-    """The wiring context for the stack's services; ``models`` are the aliases the gateway serves."""
-    return StackContext(
-        stack=loaded.name,
-        gateway_port=loaded.profile.gateway.port,
-        gateway_key=state.secrets.get_or_create(GATEWAY_KEY),
-        secrets=state.secrets,
-        models=models,
-    )
+def context(plan: StackPlan, state: StackState, models: tuple[str, ...] | None = None) -> StackContext:
+    """The wiring context for the stack's services; ``models`` default to the aliases the gateway serves."""
+    return plan.wiring(state.secrets, state.secrets.get_or_create(GATEWAY_KEY), models)
 
 
-def preflight(client, loaded: LoadedProfile) -> None:
+def preflight(client, plan: StackPlan) -> None:
     """Before any change: every published port is free or already ours, and Docker has disk space."""
     ours = {
-        (p.get("HostIp"), int(p.get("HostPort")))
-        for c in reconcile.containers(client, loaded.name).values()
-        for bindings in (c.attrs.get("HostConfig", {}).get("PortBindings") or {}).values()
-        for p in bindings or []
-        if p.get("HostPort")
+        (port.host_ip, port.host_port)
+        for container in reconcile.containers(client, plan.name).values()
+        for port in reconcile.published_ports(container)
     }
-    for name, service in loaded.profile.services.items():
-        if not service.enabled:
-            continue
-        kind = services.get(service.kind)
-        for port in service.ports if service.ports is not None else specs_mod.default_ports(kind):
+    for name, service in plan.enabled.items():
+        for port in service.ports:
             if (port.host_ip, port.host_port) in ours:
                 continue
             try:
@@ -113,7 +103,7 @@ def preflight(client, loaded: LoadedProfile) -> None:
 
 
 def up(
-    loaded: LoadedProfile,
+    plan: StackPlan,
     settings: Settings | None = None,
     say: Say = lambda _: None,
     host_timeout: float = 900,
@@ -126,39 +116,37 @@ def up(
     """
     started = time.monotonic()
     settings = settings or Settings.from_env()
-    models = plan_models(loaded, settings)
-    for m in models:
+    for m in plan.models:
         say(f"model {m.alias}: {m.source} {m.where}" if m.use else f"model {m.alias}: {m.reason}")
-    for alias, result in recipe_build.ensure_models(loaded, settings.cache, build_progress).items():
+    for alias, result in recipe_build.ensure_models(plan.loaded, settings.cache, build_progress).items():
         if result.built:
             say(f"model {alias}: built in {result.seconds:.0f} s ({result.size_bytes / 1e6:.0f} MB)")
-    state = prepare_state(loaded.name, settings)
-    wanted = [n for n, s in loaded.profile.services.items() if s.enabled]
-    for name in sorted(set(loaded.profile.services) - set(wanted)):
+    state = prepare_state(plan.name, settings)
+    for name in sorted(plan.disabled):
         say(f"{name}: disabled in the profile (enabled: false), not started")
     client = None
-    if wanted:
+    if plan.enabled:
         from ops.docker_engine import connect
 
         client = connect(work_timeout=WORK_TIMEOUT)
     with stack_lock(state):
         if client is not None:
-            preflight(client, loaded)
-        addresses, notice = bind_addresses(loaded.profile.gateway.bind, loaded.name, client)
+            preflight(client, plan)
+        addresses, notice = bind_addresses(plan.gateway.bind, plan.name, client)
         if notice:
             say(notice)
         # The host loads models while the containers start: neither needs the other to become ready.
         pool = concurrent.futures.ThreadPoolExecutor(1)
         host_future = pool.submit(
-            process.start, loaded, state, addresses, timeout=host_timeout, watch=_watcher(say)
+            process.start, plan, state, addresses, timeout=host_timeout, watch=_watcher(say)
         )
         reports: list[ServiceReport] = []
         chain: dict[str, str] = {}
+        ctx = context(plan, state)
         try:
-            ctx = context(loaded, state, tuple(m.alias for m in models if m.use))
             if client is not None:
-                gateway_ip = ensure_network(client, loaded.name)
-                the_plan, wanted_specs, images = _reconcile(client, loaded, ctx, wanted, gateway_ip, say)
+                gateway_ip = ensure_network(client, plan.name)
+                the_plan, wanted_specs, images = _reconcile(client, plan, ctx, gateway_ip, say)
             else:
                 the_plan, wanted_specs, images = None, {}, {}
         except BaseException:
@@ -169,24 +157,25 @@ def up(
         finally:
             pool.shutdown(wait=True)
         info, reused = host_future.result()
-        say(f"model host {'already running' if reused else 'started'} (pid {info.pid}) at {info.url}/v1")
+        say(f"model host {'already running' if reused else 'started'} (pid {info.pid}) at {plan.gateway.url}")
         changed = not reused or bool(the_plan and the_plan.changes)
         if the_plan is not None:
             verbs = {a.service: a.verb for a in the_plan.actions}
             for name, spec in wanted_specs.items():
-                url = spec.url
-                reports.append(ServiceReport(name, spec.kind, verbs[name], url, spec.image, images[name][2]))
-                kind = services.get(spec.kind)
-                if kind.chain and url and changed:
-                    report = kind.chain(ctx, url, spec.timeout)
+                service = plan.services[name]
+                reports.append(
+                    ServiceReport(name, spec.kind, verbs[name], service.url, spec.image, images[name][2])
+                )
+                if service.kind.chain and service.url and changed:
+                    report = service.kind.chain(ctx, service.url, spec.timeout)
                     chain[name] = report.detail or (
                         f"{len(report.models)} models listed; a chat answered {len(report.answer)} characters"
                     )
                     say(f"{name}: chain works ({chain[name]})")
     return UpReport(
-        stack=loaded.name,
-        models=models,
-        gateway_url=f"{info.url}/v1",
+        stack=plan.name,
+        models=list(plan.models),
+        gateway_url=plan.gateway.url,
         host_reused=reused,
         services=reports,
         changed=changed,
@@ -196,22 +185,45 @@ def up(
     )
 
 
-def _reconcile(
-    client, loaded: LoadedProfile, ctx: StackContext, wanted: list[str], gateway_ip: str, say: Say
-):
-    """Images, wanted specs, plan, apply: returns (plan, specs, images)."""
-    images = {name: _image(client, loaded, name, say) for name in wanted}
-    wanted_specs = {}
-    for name in wanted:
-        kind = services.get(loaded.profile.services[name].kind)
-        env = kind.environment(ctx) if kind.environment else {}
+def _reconcile(client, plan: StackPlan, ctx: StackContext, gateway_ip: str, say: Say):
+    """Images, wanted specs, plan, apply: returns (reconcile plan, specs, images)."""
+    images = {name: ensure_service_image(client, service, say) for name, service in plan.enabled.items()}
+    wanted_specs: dict[str, ContainerSpec] = {}
+    volume_labels = dict(plan.volumes)
+    for name, service in plan.enabled.items():
         tag, image_id, _source = images[name]
-        wanted_specs[name] = specs_mod.build(loaded, name, env, tag, image_id, host_gateway=gateway_ip)
-    the_plan = reconcile.plan(client, loaded.name, wanted_specs)
+        extra = image_volumes(client, plan, name, image_id)
+        for mount in extra:
+            volume_labels[mount.source] = {labels.STACK: plan.name, labels.VOLUME: mount.source}
+        wanted_specs[name] = service.container(ctx, tag, image_id, gateway_ip, extra)
+    the_plan = reconcile.plan(client, plan.name, wanted_specs)
     for action in the_plan.actions:
         say(f"{action.service}: {action.verb} ({action.reason})")
-    reconcile.apply(client, the_plan, wanted_specs, say)
+    reconcile.apply(client, the_plan, wanted_specs, say, volume_labels)
     return the_plan, wanted_specs, images
+
+
+def image_volumes(client, plan: StackPlan, name: str, image_id: str) -> tuple[Mount, ...]:
+    """A named volume for each ``VOLUME`` the image declares that the service does not mount.
+
+    Docker would give each an anonymous volume, lost when the container is replaced; a named
+    one (``ops-<stack>-<service>-<path>``) keeps the service's data across ``ops up`` runs,
+    as compose keeps them across a re-create.
+    """
+    import docker.errors
+
+    service = plan.services[name]
+    try:
+        declared = (client.images.get(image_id).attrs.get("Config") or {}).get("Volumes") or {}
+    except docker.errors.ImageNotFound:
+        return ()
+    mounted = {m.target for m in service.mounts}
+    extra = []
+    for target in sorted(declared):
+        if target not in mounted:
+            slug = "-".join(part for part in target.strip("/").replace("_", "-").split("/") if part)
+            extra.append(Mount("volume", f"{service.container_name}-{slug or 'root'}", target))
+    return tuple(extra)
 
 
 def _watcher(say: Say):
@@ -230,47 +242,6 @@ def _watcher(say: Say):
     return watch
 
 
-def _image(
-    client, loaded: LoadedProfile, name: str, say: Say, policy: str | None = None
-) -> tuple[str, str, str]:
-    """(tag, image id, where it came from) for a service, by its image policy (or ``policy``)."""
-    from ops.images.build import default_ca_bundle
-    from ops.images.policy import default_build_tag, ensure_image
-
-    service = loaded.profile.services[name]
-    kind = services.get(service.kind)
-    image = service.image or kind.image
-    recipe = specs_mod.recipe_dir(service, loaded.path.parent)
-    ca = service.build.ca_bundle if service.build and service.build.ca_bundle else None
-    result = ensure_image(
-        client,
-        image=image,
-        recipe_dir=recipe if recipe and recipe.is_dir() else None,
-        policy=policy or service.image_policy,
-        build_tag=default_build_tag(recipe) if recipe else f"ops/{service.kind}:local",
-        ca_bundle=_path(ca, loaded) or default_ca_bundle(),
-        build_args=dict(service.build.args) if service.build else None,
-        progress=lambda line: say(f"{name}: {line}"),
-    )
-    say(f"{name}: image {result.tag} ({result.source}{': ' + result.detail if result.detail else ''})")
-    try:
-        image_id = client.images.get(result.tag).id
-    except docker.errors.ImageNotFound:
-        raise DockerError(
-            f"{name}: image {result.tag} vanished after it was made", hint="retry `ops up`"
-        ) from None
-    return result.tag, image_id, result.source
-
-
-def _path(value, loaded: LoadedProfile):
-    if not value:
-        return None
-    from pathlib import Path
-
-    path = Path(value).expanduser()
-    return path if path.is_absolute() else (loaded.path.parent / path).resolve()
-
-
 @dataclass(frozen=True)
 class DownReport:
     """What ``down`` removed."""
@@ -282,84 +253,74 @@ class DownReport:
     volumes: list[str]
 
 
-def down(loaded: LoadedProfile, settings: Settings | None = None, remove_volumes: bool = False) -> DownReport:
+def down(plan: StackPlan, settings: Settings | None = None, remove_volumes: bool = False) -> DownReport:
     """Stop the host, remove the stack's containers and network; volumes only when asked."""
     settings = settings or Settings.from_env()
-    state = StackState.for_stack(loaded.name, settings)
+    state = StackState.for_stack(plan.name, settings)
     with stack_lock(state):
         stopped = process.stop(state)
         removed, volumes_removed, network_removed = [], [], False
-        client = _client_if_needed(loaded)
+        client = _client_if_needed(plan)
         if client is not None:
-            for name, container in reconcile.containers(client, loaded.name).items():
+            for name, container in reconcile.containers(client, plan.name).items():
                 container.remove(force=True)
                 removed.append(name)
-            for network in client.networks.list(names=[network_name(loaded.name)]):
+            for network in client.networks.list(names=[network_name(plan.name)]):
                 if network.attrs.get("Labels", {}).get(
-                    LABEL_STACK
-                ) == loaded.name or network.name == network_name(loaded.name):
+                    labels.STACK
+                ) == plan.name or network.name == network_name(plan.name):
                     network.remove()
                     network_removed = True
             if remove_volumes:
-                for name, volume in reconcile.volumes(client, loaded.name).items():
+                for name, volume in reconcile.volumes(client, plan.name).items():
                     volume.remove(force=True)
                     volumes_removed.append(name)
-    return DownReport(loaded.name, stopped, sorted(removed), network_removed, sorted(volumes_removed))
+    return DownReport(plan.name, stopped, sorted(removed), network_removed, sorted(volumes_removed))
 
 
-def _client_if_needed(loaded: LoadedProfile):
+def restart(
+    plan: StackPlan, service: str | None, settings: Settings | None = None, say: Say = lambda _: None
+):
+    """Restart one service's container, the model host (``host``), or the whole stack (``None``).
+
+    Returns the :class:`UpReport` when the stack or host was brought up again, else ``None``.
+    """
+    settings = settings or Settings.from_env()
+    if service is None:
+        down(plan, settings)
+        return up(plan, settings, say=say)
+    if service == "host":
+        process.stop(StackState.for_stack(plan.name, settings))
+        return up(plan, settings, say=say)
+    from ops.docker_engine import connect
+    from ops.errors import UsageError
+
+    found = reconcile.containers(connect(work_timeout=WORK_TIMEOUT), plan.name)
+    if service not in found:
+        raise UsageError(
+            f"stack {plan.name} has no service {service!r}",
+            hint=f"services: host, {', '.join(sorted(found))}",
+        )
+    found[service].restart(timeout=10)
+    say(f"{service}: restarted")
+    if service in plan.services:
+        reconcile.wait_ready(plan.services[service].container(None), found[service], say)
+    return None
+
+
+def _client_if_needed(plan: StackPlan):
     from ops.docker_engine import connect
 
     try:
         return connect(work_timeout=WORK_TIMEOUT)
     except DockerError:
-        if loaded.profile.services:
+        if plan.services:
             raise
         return None
 
 
-def declared_specs(
-    loaded: LoadedProfile, settings: Settings | None = None
-) -> dict[str, specs_mod.ContainerSpec]:
+def declared_specs(plan: StackPlan, settings: Settings | None = None) -> dict[str, ContainerSpec]:
     """The containers the profile declares, with image names as written (nothing is built or pulled)."""
     settings = settings or Settings.from_env()
-    ctx = context(loaded, prepare_state(loaded.name, settings), tuple(loaded.profile.models))
-    result = {}
-    for name, service in loaded.profile.services.items():
-        if not service.enabled:
-            continue
-        kind = services.get(service.kind)
-        env = kind.environment(ctx) if kind.environment else {}
-        result[name] = specs_mod.build(loaded, name, env, specs_mod.declared_image(loaded, name))
-    return result
-
-
-# Read-only views of a stack live in ops.inventory; re-exported for callers of the lifecycle API.
-from ops.inventory import (  # noqa: E402
-    ContainerStatus,
-    ServiceImage,
-    StackStatus,
-    build_images,
-    images,
-    known_stacks,
-    status,
-)
-
-__all__ = [
-    "ContainerStatus",
-    "DownReport",
-    "ServiceImage",
-    "ServiceReport",
-    "StackStatus",
-    "UpReport",
-    "build_images",
-    "context",
-    "declared_specs",
-    "down",
-    "images",
-    "known_stacks",
-    "preflight",
-    "stack_lock",
-    "status",
-    "up",
-]
+    ctx = context(plan, prepare_state(plan.name, settings), tuple(plan.loaded.profile.models))
+    return {name: service.container(ctx) for name, service in plan.enabled.items()}

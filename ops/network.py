@@ -22,14 +22,14 @@ def network_name(stack: str) -> str:
 
 def ensure_network(client, stack: str) -> str:
     """Create the stack's network if missing (labelled); return its gateway address."""
-    from ops.stack import LABEL_STACK
+    from ops import labels
 
     name = network_name(stack)
     found = client.networks.list(names=[name])
     network = next((n for n in found if n.name == name), None)
     if network is None:
         network = client.networks.create(
-            name, driver="bridge", labels={LABEL_STACK: stack}, check_duplicate=True
+            name, driver="bridge", labels={labels.STACK: stack}, check_duplicate=True
         )
         network.reload()
     configs = network.attrs.get("IPAM", {}).get("Config") or []

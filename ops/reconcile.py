@@ -13,11 +13,12 @@ from dataclasses import dataclass
 
 import docker.errors
 
+from ops import labels
 from ops.errors import DockerError, ProbeTimeout
 from ops.network import ensure_network, network_name
 from ops.probes import wait_for
-from ops.services.spec import LABEL_VOLUME, ContainerSpec
-from ops.stack import LABEL_SERVICE, LABEL_SPEC_HASH, LABEL_STACK
+from ops.profiles.schema import PortMapping
+from ops.services.spec import ContainerSpec
 
 Say = Callable[[str], None]
 
@@ -52,13 +53,26 @@ class Plan:
 
 def containers(client, stack: str) -> dict[str, object]:
     """The stack's containers by service name (running or not)."""
-    found = client.containers.list(all=True, filters={"label": f"{LABEL_STACK}={stack}"})
-    return {c.labels.get(LABEL_SERVICE, c.name): c for c in found}
+    found = client.containers.list(all=True, filters={"label": f"{labels.STACK}={stack}"})
+    return {c.labels.get(labels.SERVICE, c.name): c for c in found}
+
+
+def published_ports(container) -> list[PortMapping]:
+    """The ports Docker publishes for ``container``, read back from its host config (the one place that parses them)."""
+    result = []
+    bindings = (container.attrs.get("HostConfig") or {}).get("PortBindings") or {}
+    for port, entries in bindings.items():
+        number, _, protocol = port.partition("/")
+        for entry in entries or []:
+            if entry.get("HostPort"):
+                host_ip = entry.get("HostIp") or "0.0.0.0"
+                result.append(PortMapping(host_ip, int(entry["HostPort"]), int(number), protocol or "tcp"))
+    return result
 
 
 def volumes(client, stack: str) -> dict[str, object]:
     """The stack's named volumes by their Docker name."""
-    return {v.name: v for v in client.volumes.list(filters={"label": f"{LABEL_STACK}={stack}"})}
+    return {v.name: v for v in client.volumes.list(filters={"label": f"{labels.STACK}={stack}"})}
 
 
 def plan(client, stack: str, specs: dict[str, ContainerSpec]) -> Plan:
@@ -69,7 +83,7 @@ def plan(client, stack: str, specs: dict[str, ContainerSpec]) -> Plan:
         container = current.get(name)
         if container is None:
             actions.append(Action(name, "create", "missing"))
-        elif container.labels.get(LABEL_SPEC_HASH) != spec.spec_hash():
+        elif container.labels.get(labels.SPEC_HASH) != spec.spec_hash():
             actions.append(Action(name, "replace", "its spec changed"))
         elif container.status != "running":
             actions.append(Action(name, "start", f"it is {container.status}"))
@@ -99,11 +113,21 @@ def waves(specs: dict[str, ContainerSpec]) -> list[list[str]]:
     return result
 
 
-def apply(client, the_plan: Plan, specs: dict[str, ContainerSpec], say: Say) -> dict[str, object]:
-    """Carry the plan out, wave by wave, waiting for each service's probe; returns the containers."""
+def apply(
+    client,
+    the_plan: Plan,
+    specs: dict[str, ContainerSpec],
+    say: Say,
+    volume_labels: dict[str, dict[str, str]] | None = None,
+) -> dict[str, object]:
+    """Carry the plan out, wave by wave, waiting for each service's probe; returns the containers.
+
+    New volumes get ``volume_labels[name]`` (the profile's ``volumes.*.labels``) besides the stack's own.
+    """
     ensure_network(client, the_plan.stack)
     for name in the_plan.volumes_to_create:
-        client.volumes.create(name, labels={LABEL_STACK: the_plan.stack, LABEL_VOLUME: name})
+        extra = (volume_labels or {}).get(name, {})
+        client.volumes.create(name, labels={**extra, labels.STACK: the_plan.stack, labels.VOLUME: name})
         say(f"volume {name} created")
     verbs = {a.service: a.verb for a in the_plan.actions}
     current = containers(client, the_plan.stack)
@@ -173,7 +197,7 @@ def wait_ready(spec: ContainerSpec, container, say: Say) -> None:
     wait_for(
         probe,
         spec.timeout,
-        interval=0.1,
+        interval=spec.health.interval,
         evidence=evidence,
         fail_fast=crashed,
         hint=f"`ops logs {spec.stack} {spec.service}` shows the whole log; raise `health.timeout` if it is only slow",

@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from ops import services
 from ops.errors import OpsError
-from ops.profiles import LoadedProfile
+from ops.plan import StackPlan
 from ops.runtime.device import choose_device
 from ops.settings import Settings
 from ops.stack import GATEWAY_KEY
@@ -118,21 +117,19 @@ def gateway(url: str, key: str, alias: str, stream: bool) -> Step:
     return Step(name, "ok", f"{pieces} tokens in {total * 1000:.0f} ms", metrics)
 
 
-def run(
-    loaded: LoadedProfile, device: str = "auto", say: Callable[[str], None] = lambda _: None
-) -> SmokeReport:
-    """Every smoke step for ``loaded``; a stack that does not run fails its steps with the fix."""
-    from ops import lifecycle, reconcile
+def run(plan: StackPlan, device: str = "auto", say: Callable[[str], None] = lambda _: None) -> SmokeReport:
+    """Every smoke step for ``plan``; a stack that does not run fails its steps with the fix."""
     from ops.host import process
 
     settings = Settings.from_env()
     chosen, why = choose_device(device)
     say(f"device: {chosen} ({why})")
     steps: list[Step] = []
-    for alias, folder in loaded.model_dirs.items():
+    local = {m.alias: m.folder for m in plan.models if m.folder is not None}
+    for alias, folder in local.items():
         say(f"in-process {alias}")
         steps.append(in_process(alias, folder, chosen))
-    state = StackState.for_stack(loaded.name, settings)
+    state = StackState.for_stack(plan.name, settings)
     host = process.status(state)
     key = state.secrets.get(GATEWAY_KEY)
     served = [a for a, s in ((host.health or {}).get("models") or {}).items() if s == "ready"]
@@ -141,7 +138,7 @@ def run(
             Step(
                 "gateway",
                 "fail",
-                f"the model host of {loaded.name} is not running: run `ops up {loaded.name}`",
+                f"the model host of {plan.name} is not running: run `ops up {plan.name}`",
             )
         )
     else:
@@ -149,31 +146,33 @@ def run(
             for stream in (True, False):
                 say(f"gateway {alias}")
                 steps.append(gateway(f"{host.info.url}/v1", key.reveal(), alias, stream))
-    steps.extend(_services(loaded, state, lifecycle, reconcile, say))
-    return SmokeReport(loaded.name, chosen, steps)
+    steps.extend(_services(plan, state, tuple(local) or plan.served, say))
+    return SmokeReport(plan.name, chosen, steps)
 
 
-def _services(loaded, state, lifecycle, reconcile, say) -> list[Step]:
-    wanted = [n for n, s in loaded.profile.services.items() if s.enabled]
-    if not wanted:
+def _services(plan: StackPlan, state: StackState, models: tuple[str, ...], say) -> list[Step]:
+    from ops import reconcile
+
+    if not plan.enabled:
         return []
     try:
         from ops.docker_engine import connect
 
-        running = reconcile.containers(connect(), loaded.name)
+        running = reconcile.containers(connect(), plan.name)
     except OpsError as exc:
         return [Step("services", "fail", f"{exc.message} ({exc.hint})")]
-    specs = lifecycle.declared_specs(loaded)
-    ctx = lifecycle.context(loaded, state, tuple(loaded.model_dirs) or tuple(loaded.profile.models))
+    key = state.secrets.get(GATEWAY_KEY)
+    if key is None:
+        return [Step("services", "fail", f"stack {plan.name} has no key yet: run `ops up {plan.name}`")]
+    ctx = plan.wiring(state.secrets, key, models)
     steps = []
-    for name in wanted:
-        spec = specs[name]
+    for name, service in plan.enabled.items():
         container = running.get(name)
         if container is None or container.status != "running":
-            steps.append(Step(name, "fail", f"not running: run `ops up {loaded.name}`"))
+            steps.append(Step(name, "fail", f"not running: run `ops up {plan.name}`"))
             continue
-        url = spec.url
-        kind = services.get(spec.kind)
+        url = service.url
+        kind = service.kind
         say(f"{name} through its own API")
         if kind.chain:
             try:

@@ -1,7 +1,7 @@
 """The state directory of a stack: secrets, pid and log files, under ``OPS_HOME``.
 
 Layout: ``<home>/stacks/<stack>/`` holding ``secrets.json`` (0600), ``host.pid``,
-``host.log`` and whatever else a stack needs to remember between runs. The home
+``host.json``, ``host.log`` and whatever else a stack needs to remember between runs. The home
 is ``$OPS_HOME`` or ``$XDG_STATE_HOME/ops`` (``~/.local/state/ops``).
 """
 
@@ -55,6 +55,11 @@ class StackState:
     def pid_file(self) -> Path:
         """Pid file of the stack's model host."""
         return self.root / "host.pid"
+
+    @property
+    def host_config(self) -> Path:
+        """What the stack's model host serves, as ``ops up`` resolved it (see ``ops.host.config``)."""
+        return self.root / "host.json"
 
     @property
     def log_file(self) -> Path:

@@ -43,26 +43,30 @@ def pytest_addoption(parser):
 @pytest.fixture(scope="session")
 def ops_stack(request) -> RunningStack:
     """Bring the configured profile up once per session; take it down (by label) at the end."""
-    from ops import lifecycle, profiles
+    from ops import lifecycle
+    from ops import plan as stack_plan
     from ops.errors import OpsError
     from ops.stack import GATEWAY_KEY
     from ops.state import StackState
 
     ref = request.config.getoption("--ops-profile") or request.config.getini("ops_profile")
-    loaded = profiles.load(ref)
     try:
-        report = lifecycle.up(loaded)
+        plan = stack_plan.load(ref)
     except OpsError as exc:
-        lifecycle.down(loaded, remove_volumes=not request.config.getoption("--ops-keep-volumes"))
+        pytest.fail(f"ops profile {ref}: {exc.message} (hint: {exc.hint})", pytrace=False)
+    try:
+        report = lifecycle.up(plan)
+    except OpsError as exc:
+        lifecycle.down(plan, remove_volumes=not request.config.getoption("--ops-keep-volumes"))
         pytest.fail(f"ops up {ref}: {exc.message} (hint: {exc.hint})", pytrace=False)
-    key = StackState.for_stack(loaded.name).secrets.get(GATEWAY_KEY)
+    key = StackState.for_stack(plan.name).secrets.get(GATEWAY_KEY)
     try:
         yield RunningStack(
-            loaded.name,
+            plan.name,
             report.gateway_url,
             key.reveal() if key else "",
             {s.service: s.url for s in report.services},
             report,
         )
     finally:
-        lifecycle.down(loaded, remove_volumes=not request.config.getoption("--ops-keep-volumes"))
+        lifecycle.down(plan, remove_volumes=not request.config.getoption("--ops-keep-volumes"))

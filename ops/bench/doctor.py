@@ -22,7 +22,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from unittest import mock
 
-from ops import lifecycle, profiles
+from ops import lifecycle
+from ops import plan as stack_plan
 from ops.doctor.runner import diagnose
 from ops.settings import OPS_CATALOG_TIMEOUT, OPS_CATALOG_URL, Settings
 
@@ -78,9 +79,10 @@ def measure(condition: str, ref: str, runs: int, env: dict[str, str], say: Calla
 
 def run(ref: str = "workshop", runs: int = 5, keep: bool = False, say=lambda _: None) -> list[Timing]:
     """Bring ``ref`` up, time doctor healthy and with a black hole, then take it down unless ``keep``."""
-    loaded = profiles.load(ref)
+    plan = stack_plan.load(ref)
+    loaded = plan.loaded
     say(f"ops up {loaded.name}")
-    lifecycle.up(loaded, say=say)
+    lifecycle.up(plan, say=say)
     try:
         timings = [measure("healthy", str(loaded.path), runs, {}, say)]
         with black_hole() as hole:
@@ -93,5 +95,5 @@ def run(ref: str = "workshop", runs: int = 5, keep: bool = False, say=lambda _: 
     finally:
         if not keep:
             say(f"ops down {loaded.name}")
-            lifecycle.down(loaded)
+            lifecycle.down(plan)
     return timings

@@ -109,8 +109,10 @@ def open_channel(
     profile: str | None, settings: Settings | None = None, timeout: float = 120.0
 ) -> tuple[RagChannel | None, str]:
     """The running Chainlit RAG app of ``profile`` (its first running one), or ``None`` and why not."""
-    from ops import lifecycle, profiles, reconcile
+    from ops import profiles, reconcile
+    from ops.plan import resolve
     from ops.rag import KIND
+    from ops.stack import GATEWAY_KEY
     from ops.state import StackState
 
     settings = settings or Settings.from_env()
@@ -127,7 +129,10 @@ def open_channel(
     up = [n for n in names if getattr(running.get(n), "status", None) == "running"]
     if not up:
         return None, f"the {names[0]} container of {loaded.name} is not running (`ops up {loaded.name}`)"
-    spec = lifecycle.declared_specs(loaded, settings)[up[0]]
+    plan = resolve(loaded, settings, ask_catalog=False)
     state = StackState.for_stack(loaded.name, settings)
-    ctx = lifecycle.context(loaded, state, tuple(loaded.profile.models))
-    return ChainlitChannel(up[0], spec.url, ctx, timeout), ""
+    key = state.secrets.get(GATEWAY_KEY)
+    if key is None:
+        return None, f"stack {loaded.name} has no key yet (`ops up {loaded.name}`)"
+    ctx = plan.wiring(state.secrets, key, tuple(loaded.profile.models))
+    return ChainlitChannel(up[0], plan.services[up[0]].url, ctx, timeout), ""

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 
 from ops import paths, profiles
+from ops import plan as stack_plan
 from ops.bench.stats import median, percentile
 from ops.host import process
 from ops.runtime.inprocess import InProcessModel
@@ -112,11 +113,11 @@ def run(
             f"gateway: {{port: {port}, bind: [127.0.0.1], routing: {{models: {{auto: {{default: [m]}}}}}}}}\n"
         )
         settings = Settings.from_env({"OPS_HOME": str(home)})
-        loaded = profiles.load_path(profile)
+        plan = stack_plan.resolve(profiles.load_path(profile, settings), settings)
         state = prepare_state("bench", settings)
         key = state.secrets.get(GATEWAY_KEY).reveal()
         say(f"starting a model host on {model_dir.name}")
-        info, _ = process.start(loaded, state, ["127.0.0.1"], timeout=300)
+        info, _ = process.start(plan, state, ["127.0.0.1"], timeout=300)
         try:
             return _measure(model_dir, info.url, key, max_tokens, runs, latency_samples, say)
         finally:

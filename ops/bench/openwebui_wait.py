@@ -41,6 +41,7 @@ from ops import lifecycle, profiles
 from ops.bench.openwebui_variant import ANSWER_TIMEOUT_MS, COUNTED, chat_model, service_name, write_variant
 from ops.bench.stats import median
 from ops.errors import OpsError
+from ops.plan import resolve
 from ops.runtime.browser import launch_chromium
 from ops.services import openwebui
 from ops.stack import GATEWAY_KEY
@@ -281,7 +282,7 @@ def run(
                     written.append(state.root / f"bench-openwebui-{tag}.yaml")
                     wanted = write_variant(loaded, service, target, environment, written[-1])
                     say(f"ops up {loaded.name}: Open WebUI with {condition} ({written[-1]})")
-                    report = lifecycle.up(wanted, say=say)
+                    report = lifecycle.up(resolve(wanted), say=say)
                     url = next(s.url for s in report.services if s.service == service)
                     secrets = state.secrets
                     count = GatewayCount(report.gateway_url, secrets.get(GATEWAY_KEY).reveal())
@@ -297,7 +298,7 @@ def run(
     finally:
         if not keep:
             say(f"ops down {loaded.name} (volumes kept)")
-            lifecycle.down(loaded)
+            lifecycle.down(resolve(loaded, ask_catalog=False))
             for path in written:
                 path.unlink(missing_ok=True)
     return OpenWebUIWait(loaded.name, target, f"Chromium {version}", pause, tuple(results))

@@ -14,13 +14,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ops import lifecycle, profiles, reconcile
+from ops import lifecycle, reconcile
+from ops import plan as stack_plan
 from ops.bench.stats import median
 from ops.docker_engine import connect
 from ops.host import process
 from ops.network import bind_addresses
 from ops.probes import wait_for
-from ops.stack import plan_models, prepare_state
+from ops.stack import prepare_state
 
 
 @dataclass(frozen=True)
@@ -48,22 +49,23 @@ def _cli(*args: str) -> float:
 
 def run(ref: str = "offline", runs: int = 3, say: Callable[[str], None] = lambda _: None) -> UpBench:
     """Measure ``ops up`` of profile ``ref`` (brought up once first so images exist)."""
-    loaded = profiles.load(ref)
+    plan = stack_plan.load(ref)
+    loaded = plan.loaded
     say(f"first ops up {loaded.name} (builds images if needed)")
-    lifecycle.up(loaded)
+    lifecycle.up(plan)
     warm, bound, rerun, status = [], [], [], []
     for i in range(runs):
-        lifecycle.down(loaded)
+        lifecycle.down(plan)
         say(f"run {i + 1}/{runs}: warm ops up")
         warm.append(_cli("up", str(loaded.path)))
         rerun.append(_cli("up", str(loaded.path)))
         status.append(_cli("status", str(loaded.path)))
         images = {name: c.attrs["Image"] for name, c in reconcile.containers(connect(), loaded.name).items()}
-        specs = lifecycle.declared_specs(loaded)
-        lifecycle.down(loaded)
+        specs = lifecycle.declared_specs(plan)
+        lifecycle.down(plan)
         say(f"run {i + 1}/{runs}: lower bound")
         bound.append(_lower_bound(loaded, specs, images))
-        lifecycle.down(loaded)
+        lifecycle.down(plan)
     return UpBench(loaded.name, runs, median(warm), median(bound), median(rerun), median(status))
 
 
@@ -71,11 +73,11 @@ def _lower_bound(loaded, specs, images: dict[str, str]) -> float:
     client = connect(timeout=60)
     state = prepare_state(loaded.name)
     started = time.perf_counter()
-    addresses, _ = bind_addresses(loaded.profile.gateway.bind, loaded.name, client)
-    plan_models(loaded)
+    plan = stack_plan.resolve(loaded)  # the catalog asked, as `ops up` does
+    addresses, _ = bind_addresses(plan.gateway.bind, plan.name, client)
 
     def host() -> None:
-        process.start(loaded, state, addresses, timeout=600)
+        process.start(plan, state, addresses, timeout=600)
 
     def container(spec) -> None:
         kwargs = {**spec.create_kwargs(), "image": images[spec.service]}

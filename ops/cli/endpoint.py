@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ops import profiles as lib
+from ops import plan as stack_plan
 from ops.cli import app, output
 from ops.errors import OpsError
 from ops.stack import GATEWAY_KEY
@@ -18,15 +18,14 @@ def endpoint_command(
     json_: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Print the gateway's base URL and where its key is stored (the key only with --show-key)."""
-    loaded = lib.load(profile)
-    port = loaded.profile.gateway.port
-    state = StackState.for_stack(loaded.name)
+    plan = stack_plan.load(profile, ask_catalog=False)
+    state = StackState.for_stack(plan.name)
     key = state.secrets.get(GATEWAY_KEY)
     if key is None:
-        raise OpsError(f"stack {loaded.name} has no key yet", hint=f"run `ops up {loaded.name}` first")
+        raise OpsError(f"stack {plan.name} has no key yet", hint=f"run `ops up {plan.name}` first")
     result = {
-        "base_url": f"http://127.0.0.1:{port}/v1",
-        "container_base_url": f"http://host.docker.internal:{port}/v1",
+        "base_url": plan.gateway.url,
+        "container_base_url": plan.gateway.container_url,
         "key_file": str(state.secrets.path),
         "key_name": GATEWAY_KEY,
     }

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from ops import lifecycle
-from ops import profiles as lib
+from ops import plan as stack_plan
 from ops.cli import app, output
 from ops.compose import compose
 
@@ -21,7 +21,7 @@ def compose_command(
     out: Path = typer.Option(None, "--output", "-o", help="Write here instead of stdout."),
 ) -> None:
     """Write a docker-compose file for the stack's containers (the model host stays on the host)."""
-    text = compose(lifecycle.declared_specs(lib.load(profile)))
+    text = compose(lifecycle.declared_specs(stack_plan.load(profile, ask_catalog=False)))
     if out is None:
         typer.echo(text, nl=False)
         return

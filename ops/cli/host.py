@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.table import Table
 
 from ops import profiles as lib
 from ops.cli import app, output
+from ops.errors import UsageError
 from ops.host import process
 from ops.network import bind_addresses
 from ops.settings import Settings
@@ -24,27 +27,43 @@ def run_command(
     bind: list[str] = typer.Option(
         None, "--bind", help="Address to listen on (repeatable); default from the profile."
     ),
+    config: Path = typer.Option(
+        None, "--config", help="Serve what this host.json says (written by `ops up`); PROFILE is then unused."
+    ),
 ) -> None:
     """Run the model host in the foreground (for debugging); Ctrl-C stops it."""
     from ops import logs
+    from ops.host.config import HostConfig
     from ops.host.server import serve
 
     logs.configure()
-    loaded = lib.load(profile)
-    current = process.status(StackState.for_stack(loaded.name))
+    if config is not None:
+        try:
+            resolved = HostConfig.read(config)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise UsageError(
+                f"cannot read the host configuration {config}: {exc}",
+                hint="it is written by `ops up`; to run a host by hand, give a profile instead",
+            ) from None
+        serve(resolved)
+        return
+    from ops import plan as stack_plan
+
+    the_plan = stack_plan.load(profile)
+    current = process.status(StackState.for_stack(the_plan.name))
     if current.running and current.info:
         from ops.errors import ConflictError
 
         raise ConflictError(
-            f"the model host of stack {loaded.name} already runs (pid {current.info.pid})",
-            hint=f"stop it with `ops down {loaded.name}` first",
+            f"the model host of stack {the_plan.name} already runs (pid {current.info.pid})",
+            hint=f"stop it with `ops down {the_plan.name}` first",
         )
     addresses = list(bind) if bind else None
     if addresses is None:
-        addresses, notice = bind_addresses(loaded.profile.gateway.bind, loaded.name)
+        addresses, notice = bind_addresses(the_plan.gateway.bind, the_plan.name)
         if notice:
             output.note(notice)
-    serve(loaded, addresses)
+    serve(HostConfig.from_plan(the_plan, addresses))
 
 
 @host_app.command("status")

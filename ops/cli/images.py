@@ -5,8 +5,8 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from ops import lifecycle
-from ops import profiles as lib
+from ops import inventory
+from ops import plan as stack_plan
 from ops.cli import app, output
 
 images_app = typer.Typer(help="Service images: what each uses, where it came from; build ahead of time.")
@@ -22,7 +22,7 @@ def images_command(
     """Show each service's image, its policy, and whether (and how) it is on this machine."""
     if ctx.invoked_subcommand is not None:
         return
-    rows = lifecycle.images(lib.load(profile))
+    rows = inventory.images(stack_plan.load(profile, ask_catalog=False))
     if json_:
         output.emit_json(rows)
         return
@@ -49,7 +49,7 @@ def build_command(
     service: str = typer.Argument(None, help="Only this service."),
 ) -> None:
     """Build (from the recipes in stacks/) or pull the images now, so `ops up` does not wait for them."""
-    for tag, _id, source in lifecycle.build_images(
-        lib.load(profile), service, lambda t: output.note(f"  {t}", style="dim")
+    for tag, _id, source in inventory.build_images(
+        stack_plan.load(profile, ask_catalog=False), service, lambda t: output.note(f"  {t}", style="dim")
     ):
         output.line(f"{tag}: {source}")

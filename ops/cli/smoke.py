@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from ops import profiles as lib
+from ops import plan as stack_plan
 from ops.cli import app, output
 from ops.errors import ExitCode
 
@@ -23,7 +23,9 @@ def smoke_command(
         from ops.errors import UsageError
 
         raise UsageError(f"unknown device {device!r}", hint="use auto, cpu or cuda")
-    report = smoke.run(lib.load(profile), device, say=lambda t: output.note(f"  {t}", style="dim"))
+    report = smoke.run(
+        stack_plan.load(profile, ask_catalog=False), device, say=lambda t: output.note(f"  {t}", style="dim")
+    )
     if json_:
         output.emit_json({**report.__dict__, "ok": report.ok})
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from ops import lifecycle
+from ops import inventory
 from ops import profiles as lib
 from ops.cli import app, output
 
@@ -16,8 +16,8 @@ def status_command(
     json_: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show what runs: the model host and its models, each container, the volumes, where secrets are."""
-    names = [lib.load(profile).name] if profile else lifecycle.known_stacks()
-    result = [lifecycle.status(name) for name in names]
+    names = [lib.load(profile).name] if profile else inventory.known_stacks()
+    result = [inventory.status(name) for name in names]
     if json_:
         output.emit_json(result)
         return

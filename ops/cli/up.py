@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from ops import lifecycle, services
-from ops import profiles as lib
+from ops import plan as stack_plan
 from ops.cli import app, output
 from ops.cli.buildbar import build_bar
 
@@ -17,11 +17,11 @@ def up_command(
     json_: bool = typer.Option(False, "--json", help="Print the report as JSON (progress goes to stderr)."),
 ) -> None:
     """Bring the stack of PROFILE up: models and gateway on the host, services in Docker; idempotent."""
-    loaded = lib.load(profile)
-    output.note(f"stack {loaded.name} from {loaded.path}", style="bold")
+    plan = stack_plan.load(profile)
+    output.note(f"stack {plan.name} from {plan.path}", style="bold")
     with build_bar() as for_model:
         report = lifecycle.up(
-            loaded,
+            plan,
             say=lambda text: output.note(f"  {text}", style="dim"),
             host_timeout=timeout,
             build_progress=lambda alias: for_model(f"model {alias}"),

@@ -20,11 +20,8 @@ HTTP_TIMEOUT = 10.0
 
 def _gateway_url(ctx: DoctorContext) -> str:
     """The gateway's URL as ops wires it into containers (no secret is read for it)."""
-    from ops.secrets import Secret
-    from ops.services import StackContext
-
-    wiring = StackContext(ctx.stack, ctx.loaded.profile.gateway.port, Secret(""), ctx.state().secrets, ())
-    return wiring.gateway_url
+    assert ctx.plan is not None  # chain checks run only for a loaded profile
+    return ctx.plan.gateway.container_url
 
 
 def _config(ctx: DoctorContext, service: str) -> tuple[dict, dict]:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ops import labels
 from ops.errors import DockerError, OpsError
 from ops.profiles import LoadedProfile
 from ops.profiles.loader import load_leniently
@@ -21,7 +22,7 @@ from ops.settings import Settings
 #: How long doctor waits for the Docker daemon before calling it unreachable.
 DOCKER_TIMEOUT = 3.0
 #: Label on the throwaway containers doctor starts (never ``ops.stack``: those belong to reconcile).
-LABEL_DOCTOR = "ops.doctor"
+LABEL_DOCTOR = labels.DOCTOR
 
 
 class DoctorContext:
@@ -71,11 +72,19 @@ class DoctorContext:
             return self.profile_ref or "PROFILE"
         return self.profile_ref if self.profile_ref and "/" not in self.profile_ref else str(self.loaded.path)
 
+    @property
+    def plan(self):
+        """The resolved :class:`~ops.plan.StackPlan` (the catalog not asked), or ``None`` without a profile."""
+        if self.loaded is None:
+            return None
+        from ops.plan import resolve
+
+        return self.once("plan", lambda: resolve(self.loaded, self.settings, ask_catalog=False))
+
     def service_kinds(self) -> dict[str, str]:
         """Enabled services and their kinds (empty without a profile)."""
-        if self.loaded is None:
-            return {}
-        return {n: s.kind for n, s in self.loaded.profile.services.items() if s.enabled}
+        plan = self.plan
+        return {n: s.kind.name for n, s in plan.enabled.items()} if plan else {}
 
     def state(self):
         """The stack's :class:`~ops.state.StackState` (never created here)."""
@@ -86,21 +95,14 @@ class DoctorContext:
 
     def specs(self) -> dict:
         """The containers the profile declares (ports, mounts, health), without their environment."""
-        from ops.services import spec as specs_mod
-
-        def build() -> dict:
-            result = {}
-            for name in self.service_kinds():
-                result[name] = specs_mod.build(
-                    self.loaded, name, {}, specs_mod.declared_image(self.loaded, name)
-                )
-            return result
-
-        return self.once("specs", build)
+        plan = self.plan
+        assert plan is not None
+        return self.once("specs", lambda: {n: s.container(None) for n, s in plan.enabled.items()})
 
     def service_url(self, service: str) -> str:
         """The service's base URL on this machine (its first published port)."""
-        return self.specs()[service].url
+        assert self.plan is not None
+        return self.plan.services[service].url
 
     # -- secrets and the model host -------------------------------------------------------------
 

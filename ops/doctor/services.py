@@ -114,13 +114,9 @@ class ContainerCheck(BaseCheck):
     def _wiring(ctx: DoctorContext, container, spec) -> list[str]:
         """Where the running container differs from the profile: published ports, host.docker.internal."""
         problems = []
-        bindings = container.attrs.get("HostConfig", {}).get("PortBindings") or {}
-        published = {
-            (b.get("HostIp") or "0.0.0.0", int(b["HostPort"]), int(p.split("/")[0]))
-            for p, bs in bindings.items()
-            for b in bs or []
-            if b.get("HostPort")
-        }
+        from ops.reconcile import published_ports
+
+        published = {(p.host_ip, p.host_port, p.container_port) for p in published_ports(container)}
         wanted = {(p.host_ip, p.host_port, p.container_port) for p in spec.ports}
         if published != wanted:
             show = ", ".join(f"{ip}:{h}->{c}" for ip, h, c in sorted(published)) or "nothing"

@@ -1,4 +1,4 @@
-"""The running host's record (its pid file) and the digest of what it serves.
+"""The running host's record: its pid file, with the digest of what it serves.
 
 Kept apart from ``ops.host.server`` so that what only reads the record (``ops status``, doctor,
 starting the host as a child process) does not import the server (uvicorn, starlette, the providers).
@@ -6,15 +6,10 @@ starting the host as a child process) does not import the server (uvicorn, starl
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from ops.profiles import LoadedProfile
 
 
 @dataclass(frozen=True)
@@ -56,13 +51,3 @@ class HostInfo:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps({**self.__dict__, "addresses": list(self.addresses)}), encoding="utf-8")
         os.replace(tmp, path)
-
-
-def fingerprint(loaded: LoadedProfile) -> str:
-    """A digest of everything the host's behaviour depends on in the profile."""
-    data = {
-        "models": {alias: spec.model_dump() for alias, spec in loaded.profile.models.items()},
-        "dirs": {alias: str(folder) for alias, folder in loaded.model_dirs.items()},
-        "gateway": loaded.profile.gateway.model_dump(mode="json"),
-    }
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import psutil
@@ -23,10 +24,13 @@ from tenacity import (
 
 from ops.errors import ConflictError, ModelError, ProbeTimeout
 from ops.host import ports
-from ops.host.info import HostInfo, fingerprint
+from ops.host.config import HostConfig
+from ops.host.info import HostInfo
 from ops.locks import file_lock
-from ops.profiles import LoadedProfile
 from ops.state import StackState
+
+if TYPE_CHECKING:
+    from ops.plan import StackPlan
 
 #: Called while waiting with the parsed /health body (model states and progress).
 Watcher = Callable[[dict], None]
@@ -72,20 +76,25 @@ def _locked(state: StackState):
 
 
 def start(
-    loaded: LoadedProfile,
+    plan: StackPlan,
     state: StackState,
     addresses: list[str],
     timeout: float = 600.0,
     watch: Watcher | None = None,
 ) -> tuple[HostInfo, bool]:
-    """Start the stack's host in the background unless it runs; wait until ready. Returns (info, reused)."""
+    """Start the stack's host in the background unless it runs; wait until ready. Returns (info, reused).
+
+    The child gets its whole configuration from ``plan`` (written to ``host.json`` in the stack's
+    state folder): it neither parses the profile nor asks the catalog again.
+    """
+    config = HostConfig.from_plan(plan, addresses)
     with _locked(state):
         current = status(state)
         if current.running and current.info:
             same = (
-                current.info.port == loaded.profile.gateway.port
+                current.info.port == config.port
                 and set(current.info.addresses) == set(addresses)
-                and current.info.fingerprint == fingerprint(loaded)
+                and current.info.fingerprint == config.fingerprint()
             )
             if same:
                 wait_ready(current.info, None, state, timeout, watch)
@@ -99,12 +108,9 @@ def start(
         if current.stale:
             state.pid_file.unlink(missing_ok=True)
         # A host that has just died may hold its port a moment longer: wait for it then, only.
-        _check_free_after_a_death(
-            addresses, loaded.profile.gateway.port, timeout=10.0 if current.stale else 0.0
-        )
-        command = [sys.executable, "-m", "ops", "host", "run", str(loaded.path)]
-        for address in addresses:
-            command += ["--bind", address]
+        _check_free_after_a_death(addresses, config.port, timeout=10.0 if current.stale else 0.0)
+        config.write(state.host_config)
+        command = [sys.executable, "-m", "ops", "host", "run", "--config", str(state.host_config)]
         # The child must use the same state home as this process, whatever the environment says.
         env = {**os.environ, "OPS_HOME": str(state.root.parent.parent)}
         with state.log_file.open("ab") as log:

@@ -21,29 +21,29 @@ from ops.errors import ModelError, ModelUnavailable, OpsError
 from ops.gateway import ModelState, ModelTable, Route
 from ops.gateway.app import GatewayConfig, create_app
 from ops.host import ports
-from ops.host.info import HostInfo, fingerprint
+from ops.host.config import HostConfig, HostModel
+from ops.host.info import HostInfo
 from ops.models import (  # noqa: F401  (registers the foundry provider)
     foundry,
     provider,
     remote,  # noqa: F401  (registers the openai provider)
 )
 from ops.models.recipes import request_defaults
-from ops.profiles import LoadedProfile
 from ops.settings import Settings
-from ops.stack import GATEWAY_KEY, ModelPlan, plan_models
+from ops.stack import GATEWAY_KEY
 from ops.state import StackState
 
 log = logging.getLogger("ops.host")
 
 
 class Host:
-    """Loads a profile's models into providers and keeps the gateway's table up to date."""
+    """Loads the configured models into providers and keeps the gateway's table up to date."""
 
-    def __init__(self, loaded: LoadedProfile, state: StackState, settings: Settings):
-        self.loaded = loaded
+    def __init__(self, config: HostConfig, state: StackState, settings: Settings):
+        self.config = config
         self.state = state
         self.settings = settings
-        self.table = ModelTable(aliases=dict(loaded.profile.gateway.aliases))
+        self.table = ModelTable(aliases=dict(config.gateway.aliases))
         self.providers: dict[str, provider.Provider] = {}
         self.owner: dict[str, str] = {}
 
@@ -58,23 +58,20 @@ class Host:
             )
         return self.providers[name]
 
-    def load_all(self, plans: list[ModelPlan]) -> None:
+    def load_all(self, plans: tuple[HostModel, ...]) -> None:
         """Prepare and warm up every planned model; a failure marks that model failed, not the host."""
-        specs = self.loaded.profile.models
         for plan in plans:
             if plan.use:
-                self.table.put(Route(plan.alias, "", "", task=specs[plan.alias].task), ModelState.LOADING)
+                self.table.put(Route(plan.alias, "", "", task=plan.spec.task), ModelState.LOADING)
         for plan in plans:
             if not plan.use:
                 log.warning("model %s %s", plan.alias, plan.reason)
                 continue
-            spec = specs[plan.alias]
+            spec = plan.spec
             started = time.monotonic()
             try:
                 chosen = self.provider_for(spec.provider)
-                route = chosen.prepare(
-                    plan.alias, spec, self.loaded.model_dirs.get(plan.alias), self._progress
-                )
+                route = chosen.prepare(plan.alias, spec, plan.folder, self._progress)
                 self.owner[plan.alias] = spec.provider
                 route = dataclasses.replace(route, defaults=request_defaults(spec))
                 self.table.put(route, ModelState.LOADING)
@@ -135,32 +132,32 @@ def warm_up(route: Route, timeout: float = 300.0) -> None:
         )
 
 
-def serve(loaded: LoadedProfile, addresses: list[str], settings: Settings | None = None) -> None:
-    """Run the host for ``loaded`` in this process until SIGTERM/SIGINT."""
+def serve(config: HostConfig, settings: Settings | None = None) -> None:
+    """Run the host ``config`` describes in this process until SIGTERM/SIGINT."""
     settings = settings or Settings.from_env()
-    state = StackState.for_stack(loaded.name, settings).ensure()
+    state = StackState.for_stack(config.stack, settings).ensure()
     key = state.secrets.get_or_create(GATEWAY_KEY)
-    gateway = loaded.profile.gateway
-    sockets = ports.bind(addresses, gateway.port)  # before anything else: a busy port starts nothing
-    plans = plan_models(loaded, settings)
-    host = Host(loaded, state, settings)
-    config = GatewayConfig(
-        stack=loaded.name,
+    gateway = config.gateway
+    addresses = list(config.addresses)
+    sockets = ports.bind(addresses, config.port)  # before anything else: a busy port starts nothing
+    host = Host(config, state, settings)
+    gateway_config = GatewayConfig(
+        stack=config.stack,
         key=key,
         default_max_tokens=gateway.default_max_tokens,
         max_body_bytes=gateway.max_body_bytes,
         routing=gateway.routing if gateway.routing.models else None,
     )
-    app = create_app(host.table, config, control=host.control)
+    app = create_app(host.table, gateway_config, control=host.control)
     server = uvicorn.Server(
         uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=5)
     )
     info = HostInfo(
-        os.getpid(), gateway.port, tuple(addresses), str(loaded.path), time.time(), fingerprint(loaded)
+        os.getpid(), config.port, tuple(addresses), config.profile, time.time(), config.fingerprint()
     )
     info.write(state.pid_file)
-    log.info("gateway for stack %s on %s", loaded.name, ", ".join(f"{a}:{gateway.port}" for a in addresses))
-    loader = threading.Thread(target=host.load_all, args=(plans,), name="model-loader", daemon=True)
+    log.info("gateway for stack %s on %s", config.stack, ", ".join(f"{a}:{config.port}" for a in addresses))
+    loader = threading.Thread(target=host.load_all, args=(config.models,), name="model-loader", daemon=True)
     loader.start()
     # uvicorn re-raises the signal it caught after its graceful shutdown; with the default
     # SIGTERM action that would kill us before the models are unloaded and the pid file removed.

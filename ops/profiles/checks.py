@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ops import paths, services
 from ops.profiles.errors import Problem, did_you_mean
-from ops.profiles.schema import Profile
+from ops.profiles.schema import PortMapping, Profile
 from ops.profiles.yamlmap import Loc, Located, dotted
 
 BUNDLED_PREFIX = "bundled:"
@@ -127,12 +127,20 @@ def _ports(profile: Profile, add) -> None:
     gateway_port = profile.gateway.port
     seen: list[tuple[str, int, str, Loc]] = []
     for name, service in profile.services.items():
-        for i, port in enumerate(service.ports or ()):
-            loc: Loc = ("services", name, "ports", i)
+        published: list[tuple[Loc, PortMapping, str]] = []
+        if service.ports is not None:
+            published = [(("services", name, "ports", i), p, "") for i, p in enumerate(service.ports)]
+        elif service.kind in services.names():  # an unknown kind is reported by _kinds
+            # A kind's default port clashes as much as a written one; it is reported at the kind.
+            why = f" (the default of kind {service.kind}; set `ports:` to move it)"
+            published = [
+                (("services", name, "kind"), p, why) for p in services.get(service.kind).default_ports
+            ]
+        for loc, port, why in published:
             if port.host_port == gateway_port and port.protocol == "tcp":
                 add(
                     loc,
-                    f"host port {port.host_port} is the gateway's port",
+                    f"host port {port.host_port} is the gateway's port{why}",
                     "pick another host port, or move `gateway.port`",
                 )
                 continue
@@ -140,7 +148,7 @@ def _ports(profile: Profile, add) -> None:
                 if number == port.host_port and proto == port.protocol and _overlaps(ip, port.host_ip):
                     add(
                         loc,
-                        f"host port {port.host_port} is already used by {dotted(other)}",
+                        f"host port {port.host_port} is already used by {dotted(other)}{why}",
                         "give each published port its own host port",
                     )
                     break

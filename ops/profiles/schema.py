@@ -280,7 +280,7 @@ class HealthSpec(Strict):
     status: int = Field(200, ge=100, le=599)
     body: str | None = Field(None, description="text the response body must contain")
     timeout: float = Field(300, gt=0, description="seconds before `ops up` gives up")
-    interval: float = Field(1.0, gt=0)
+    interval: float = Field(0.1, gt=0, le=60, description="seconds between two probes while `ops up` waits")
 
     @field_validator("http")
     @classmethod

@@ -10,18 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from ops import paths, services
+from ops import labels
 from ops.network import network_name
 from ops.probes import ContainerProbe, HttpProbe, Probe, TcpProbe
-from ops.profiles import LoadedProfile, PortMapping, ServiceSpec
-from ops.profiles.schema import HealthSpec
+from ops.profiles.schema import HealthSpec, PortMapping
 from ops.secrets import Secret
-from ops.stack import LABEL_SERVICE, LABEL_SPEC_HASH, LABEL_STACK
-
-LABEL_VOLUME = "ops.volume"
-DEFAULT_HEALTH_TIMEOUT = 300.0
 
 
 @dataclass(frozen=True)
@@ -46,7 +40,9 @@ class ContainerSpec:
     mounts: tuple[Mount, ...]
     environment: dict[str, str | Secret] = field(default_factory=dict)
     depends_on: tuple[str, ...] = ()
-    health: HealthSpec | None = None
+    health: HealthSpec = field(default_factory=HealthSpec)
+    #: The HTTP path the readiness probe asks: the profile's ``health.http``, else the kind's.
+    health_path: str | None = None
     image_id: str = ""
     #: What ``host.docker.internal`` resolves to inside the container: the stack network's gateway
     #: address, where the gateway listens. Docker's ``host-gateway`` would be the default bridge's.
@@ -79,7 +75,7 @@ class ContainerSpec:
 
     def labels(self) -> dict[str, str]:
         """Labels that let ``status``, ``down`` and clean-up find exactly this container."""
-        return {LABEL_STACK: self.stack, LABEL_SERVICE: self.service, LABEL_SPEC_HASH: self.spec_hash()}
+        return {labels.STACK: self.stack, labels.SERVICE: self.service, labels.SPEC_HASH: self.spec_hash()}
 
     def create_kwargs(self) -> dict:
         """Keyword arguments for ``client.containers.create``."""
@@ -104,19 +100,16 @@ class ContainerSpec:
         }
 
     def probe(self, container=None) -> Probe:
-        """The readiness probe: the profile's, else the kind's health path on the first published port."""
+        """The readiness probe: the health path (the profile's, else the kind's) on the first published port."""
         health = self.health
-        kind = services.get(self.kind)
-        path = health.http if health and health.http else kind.health_path
-        port = self._host_port(health.port if health else None)
-        if health and health.tcp and port:
-            return TcpProbe(port.host_ip, port.host_port)
-        if path and port:
+        port = self._host_port(health.port)
+        if health.tcp and port:
+            host = "127.0.0.1" if port.host_ip == "0.0.0.0" else port.host_ip
+            return TcpProbe(host, port.host_port)
+        if self.health_path and port:
             host = "127.0.0.1" if port.host_ip == "0.0.0.0" else port.host_ip
             return HttpProbe(
-                f"http://{host}:{port.host_port}{path}",
-                status=health.status if health else 200,
-                body=health.body if health else None,
+                f"http://{host}:{port.host_port}{self.health_path}", status=health.status, body=health.body
             )
         return ContainerProbe(container)
 
@@ -131,7 +124,7 @@ class ContainerSpec:
     @property
     def timeout(self) -> float:
         """Seconds to wait for readiness."""
-        return self.health.timeout if self.health else DEFAULT_HEALTH_TIMEOUT
+        return self.health.timeout
 
     def _host_port(self, container_port: int | None) -> PortMapping | None:
         for p in self.ports:
@@ -148,74 +141,6 @@ def container_name(stack: str, service: str) -> str:
 def volume_name(stack: str, volume: str) -> str:
     """Docker name of a profile's named volume."""
     return f"ops-{stack}-{volume}"
-
-
-def default_ports(kind: services.ServiceKind) -> tuple[PortMapping, ...]:
-    """The kind's usual published port, on 127.0.0.1."""
-    if kind.port and kind.host_port:
-        return (PortMapping("127.0.0.1", kind.host_port, kind.port),)
-    return ()
-
-
-def declared_image(loaded: LoadedProfile, name: str) -> str:
-    """The image service ``name`` runs as the profile declares it: its image, else its kind's, else its build tag."""
-    from ops.images.policy import default_build_tag
-
-    service = loaded.profile.services[name]
-    kind = services.get(service.kind)
-    recipe = recipe_dir(service, loaded.path.parent)
-    return (
-        service.image or kind.image or (default_build_tag(recipe) if recipe else f"ops-{service.kind}:local")
-    )
-
-
-def recipe_dir(service: ServiceSpec, profile_dir: Path) -> Path | None:
-    """The folder the service's image is built from: ``build.context`` or ``stacks/<recipe>``."""
-    if service.build and service.build.context:
-        folder = Path(service.build.context).expanduser()
-        return folder if folder.is_absolute() else (profile_dir / folder).resolve()
-    kind = services.get(service.kind)
-    return paths.shipped("stacks") / kind.recipe if kind.recipe else None
-
-
-def build(
-    loaded: LoadedProfile,
-    name: str,
-    environment: dict[str, str | Secret],
-    image: str,
-    image_id: str = "",
-    host_gateway: str = "host-gateway",
-) -> ContainerSpec:
-    """The wanted container for service ``name``; ``environment`` is the kind's wiring (profile wins)."""
-    service = loaded.profile.services[name]
-    kind = services.get(service.kind)
-    mounts = []
-    for mount in service.volumes:
-        if mount.is_bind:
-            source = Path(mount.source).expanduser()
-            source = source if source.is_absolute() else (loaded.path.parent / source).resolve()
-            mounts.append(Mount("bind", str(source), mount.target, mount.read_only))
-        else:
-            mounts.append(
-                Mount("volume", volume_name(loaded.name, mount.source), mount.target, mount.read_only)
-            )
-    env: dict[str, str | Secret] = {
-        **environment,
-        **{k: _env_text(v) for k, v in service.environment.items()},
-    }
-    return ContainerSpec(
-        stack=loaded.name,
-        service=name,
-        kind=service.kind,
-        image=image,
-        ports=tuple(service.ports) if service.ports is not None else default_ports(kind),
-        mounts=tuple(mounts),
-        environment=env,
-        depends_on=service.depends_on,
-        health=service.health,
-        image_id=image_id,
-        host_gateway=host_gateway,
-    )
 
 
 def _env_text(value: object) -> str:

@@ -17,6 +17,7 @@ import pytest
 
 from ops import lifecycle, profiles
 from ops.bench.openwebui_wait import GatewayCount, send, sign_in
+from ops.plan import resolve
 from ops.services import openwebui
 from ops.stack import GATEWAY_KEY
 from ops.state import StackState
@@ -56,9 +57,9 @@ volumes:
 """
     )
     loaded = profiles.load_path(path)
-    lifecycle.down(loaded, remove_volumes=True)
+    lifecycle.down(resolve(loaded, ask_catalog=False), remove_volumes=True)
     try:
-        lifecycle.up(loaded)
+        lifecycle.up(resolve(loaded))
         state = StackState.for_stack(STACK)
         yield SimpleNamespace(
             url=f"http://127.0.0.1:{port}",
@@ -68,7 +69,7 @@ volumes:
             key=state.secrets.get(GATEWAY_KEY).reveal(),
         )
     finally:
-        lifecycle.down(loaded, remove_volumes=True)
+        lifecycle.down(resolve(loaded, ask_catalog=False), remove_volumes=True)
 
 
 def test_sign_in_send_a_message_see_the_answer(open_webui, browser_plain):

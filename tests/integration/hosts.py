@@ -10,6 +10,7 @@ import pytest
 
 from ops import profiles
 from ops.host import process
+from ops.plan import resolve
 from ops.profiles import LoadedProfile
 from ops.settings import Settings
 from ops.stack import GATEWAY_KEY, prepare_state
@@ -48,7 +49,7 @@ class RunningHost:
         self.key = self.state.secrets.get(GATEWAY_KEY).reveal()
 
     def start(self, addresses: list[str] | None = None):
-        info, reused = process.start(self.loaded, self.state, addresses or ["127.0.0.1"], timeout=120)
+        info, reused = process.start(resolve(self.loaded), self.state, addresses or ["127.0.0.1"], timeout=120)
         self.info = info
         return info, reused
 

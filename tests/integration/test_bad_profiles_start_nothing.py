@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ops.cli import main
-from ops.stack import LABEL_STACK
+from ops.labels import STACK as LABEL_STACK
 from tests.unit.test_profile_errors import CASES
 
 

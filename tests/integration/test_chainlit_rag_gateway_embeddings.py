@@ -26,6 +26,7 @@ from tenacity import Retrying, stop_after_delay, wait_fixed
 
 from ops import lifecycle, profiles
 from ops.cli import main
+from ops.plan import resolve
 from ops.services import chainlit
 from ops.state import StackState
 from tests.integration.hosts import free_port, module_home
@@ -111,12 +112,12 @@ volumes:
 """
     )
     loaded = profiles.load_path(path)
-    lifecycle.down(loaded, remove_volumes=True)
+    lifecycle.down(resolve(loaded, ask_catalog=False), remove_volumes=True)
     try:
-        report = lifecycle.up(loaded, say=print)
+        report = lifecycle.up(resolve(loaded), say=print)
         yield loaded, report, f"http://127.0.0.1:{app_port}", server
     finally:
-        lifecycle.down(loaded, remove_volumes=True)
+        lifecycle.down(resolve(loaded, ask_catalog=False), remove_volumes=True)
         server.stop()
 
 

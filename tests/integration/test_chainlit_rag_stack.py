@@ -18,6 +18,7 @@ from ops import lifecycle, profiles
 from ops.cli import main
 from ops.errors import OpsError
 from ops.host import process
+from ops.plan import resolve
 from ops.services import chainlit
 from ops.state import StackState
 from tests.integration.hosts import free_port, module_home
@@ -55,14 +56,14 @@ volumes:
 """
     )
     loaded = profiles.load_path(path)
-    lifecycle.down(loaded, remove_volumes=True)  # from nothing, even after an interrupted run
+    lifecycle.down(resolve(loaded, ask_catalog=False), remove_volumes=True)  # from nothing, even after an interrupted run
     started = time.monotonic()
     try:
-        report = lifecycle.up(loaded, say=print)
+        report = lifecycle.up(resolve(loaded), say=print)
         print(f"ops up {STACK} from nothing: ready in {time.monotonic() - started:.1f} s")
         yield loaded, report, f"http://127.0.0.1:{app_port}"
     finally:
-        lifecycle.down(loaded, remove_volumes=True)
+        lifecycle.down(resolve(loaded, ask_catalog=False), remove_volumes=True)
 
 
 def cookies_for(loaded, url: str) -> dict[str, str]:
@@ -190,7 +191,7 @@ def test_with_the_gateway_down_the_chat_says_so_and_the_app_stays_up(stack):
         assert "cannot be reached right now" in answer.text and not answer.tokens
         assert httpx.get(f"{url}/health", timeout=10).status_code == 200
     finally:
-        lifecycle.up(loaded)
+        lifecycle.up(resolve(loaded))
     with chainlit.ChatClient(url, cookies) as chat:
         assert chat.ask(QUESTION).tokens
 
@@ -202,8 +203,8 @@ def test_the_index_survives_a_restart_of_the_stack(stack, tmp_path, capsys):
     before = ingest(loaded, capsys, str(kept))
     # A lost index would be rebuilt at start as generation 1; this one has been rewritten since.
     assert before["added"] == ["lantern-guild.md"] and before["generation"] > 1
-    lifecycle.down(loaded)
-    report = lifecycle.up(loaded)
+    lifecycle.down(resolve(loaded, ask_catalog=False))
+    report = lifecycle.up(resolve(loaded))
     assert report.services[0].action == "create"
     after = ingest(loaded, capsys)
     assert after["added"] == [] and after["changed"] == [] and after["deleted"] == []

@@ -26,8 +26,9 @@ from ops.doctor.context import LABEL_DOCTOR
 from ops.errors import ConflictError
 from ops.host import process
 from ops.host.info import HostInfo
+from ops.labels import STACK as LABEL_STACK
+from ops.plan import resolve
 from ops.profiles import LoadedProfile
-from ops.stack import LABEL_STACK
 from ops.state import StackState
 from tests.integration.hosts import free_port, module_home
 from tests.integration.webimage import web_image  # noqa: F401  (fixture)
@@ -76,10 +77,10 @@ volumes:
     )
     loaded = profiles.load_path(path)
     try:
-        lifecycle.up(loaded)
+        lifecycle.up(resolve(loaded))
         yield Stack(path, loaded, model_dir, gateway_port, web_port)
     finally:
-        lifecycle.down(loaded, remove_volumes=True)
+        lifecycle.down(resolve(loaded, ask_catalog=False), remove_volumes=True)
     assert docker_client.containers.list(all=True, filters={"label": f"{LABEL_STACK}={STACK}"}) == []
 
 
@@ -89,10 +90,10 @@ def healthy(stack, docker_client):
     if not stack.model_dir.exists():
         shutil.copytree(paths.bundled_model("tiny-fp32"), stack.model_dir)
     try:
-        lifecycle.up(stack.loaded)
+        lifecycle.up(resolve(stack.loaded))
     except ConflictError:  # a host left on other addresses by a failed test: start it afresh
         process.stop(StackState.for_stack(STACK))
-        lifecycle.up(stack.loaded)
+        lifecycle.up(resolve(stack.loaded))
     yield stack
     leftovers = docker_client.containers.list(all=True, filters={"label": f"{LABEL_DOCTOR}={STACK}"})
     assert leftovers == [], "doctor removes the containers it starts"
@@ -173,7 +174,7 @@ def test_containers_get_connection_refused_when_the_gateway_is_not_on_their_netw
     # As after an `ops up` while Docker was down: the host listens on 127.0.0.1 only.
     state = StackState.for_stack(STACK)
     process.stop(state)
-    process.start(healthy.loaded, state, ["127.0.0.1"], timeout=120)
+    process.start(resolve(healthy.loaded), state, ["127.0.0.1"], timeout=120)
     code, checks, _ = doctor(capsys, healthy)
     assert code == 1
     reach = checks["network.host-gateway"]

@@ -14,6 +14,7 @@ import pytest
 
 from ops import lifecycle, profiles
 from ops.cli import main
+from ops.plan import resolve
 from ops.services import openwebui
 from ops.stack import GATEWAY_KEY
 from ops.state import StackState
@@ -51,10 +52,10 @@ volumes:
     )
     loaded = profiles.load_path(path)
     try:
-        lifecycle.up(loaded)
+        lifecycle.up(resolve(loaded))
         yield path, loaded, f"http://127.0.0.1:{ui_port}"
     finally:
-        lifecycle.down(loaded, remove_volumes=True)
+        lifecycle.down(resolve(loaded, ask_catalog=False), remove_volumes=True)
 
 
 def admin(url: str) -> dict[str, str]:

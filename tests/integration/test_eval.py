@@ -17,6 +17,7 @@ from ops import profiles
 from ops.bench import eval_questions
 from ops.cli import main
 from ops.host import process
+from ops.plan import resolve
 from ops.stack import prepare_state
 from tests.integration.hosts import free_port, module_home
 
@@ -43,7 +44,7 @@ def stack(home, smollm2, tmp_path_factory):
     loaded = profiles.load_path(path)
     assert {str(loaded.model_dirs[a]) for a in FLOOR} == set(smollm2.values())
     state = prepare_state(loaded.name)
-    process.start(loaded, state, ["127.0.0.1"], timeout=300)
+    process.start(resolve(loaded), state, ["127.0.0.1"], timeout=300)
     yield path
     process.stop(state)
 
@@ -126,12 +127,12 @@ def rag_stack(home, smollm2, tmp_path_factory, docker_client, base_image):
     )
     (folder / "questions.yaml").write_text(RAG_QUESTIONS)
     loaded = profiles.load_path(path)
-    lifecycle.down(loaded, remove_volumes=True)  # from nothing, even after an interrupted run
+    lifecycle.down(resolve(loaded, ask_catalog=False), remove_volumes=True)  # from nothing, even after an interrupted run
     try:
-        lifecycle.up(loaded, say=print)
+        lifecycle.up(resolve(loaded), say=print)
         yield path, folder / "questions.yaml"
     finally:
-        lifecycle.down(loaded, remove_volumes=True)
+        lifecycle.down(resolve(loaded, ask_catalog=False), remove_volumes=True)
 
 
 def test_rag_questions_go_through_the_app_and_are_checked_against_the_cited_document(

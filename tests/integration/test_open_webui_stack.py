@@ -12,6 +12,7 @@ import pytest
 
 from ops import lifecycle, profiles
 from ops.cli import main
+from ops.plan import resolve
 from ops.services import openwebui
 from ops.stack import GATEWAY_KEY
 from ops.state import StackState
@@ -45,14 +46,14 @@ volumes:
 """
     )
     loaded = profiles.load_path(path)
-    lifecycle.down(loaded, remove_volumes=True)  # from nothing, even after an interrupted run
+    lifecycle.down(resolve(loaded, ask_catalog=False), remove_volumes=True)  # from nothing, even after an interrupted run
     started = time.monotonic()
     try:
-        report = lifecycle.up(loaded, say=print)
+        report = lifecycle.up(resolve(loaded), say=print)
         print(f"ops up {STACK} from nothing: ready in {time.monotonic() - started:.1f} s")
         yield loaded, report, f"http://127.0.0.1:{ui_port}"
     finally:
-        lifecycle.down(loaded, remove_volumes=True)
+        lifecycle.down(resolve(loaded, ask_catalog=False), remove_volumes=True)
 
 
 def admin_token(loaded, url: str) -> str:
@@ -157,8 +158,8 @@ def test_data_and_secrets_survive_down_and_up(stack, docker_client):
     assert created.status_code == 200, created.text
     chat_id = created.json()["id"]
     secrets_before = StackState.for_stack(loaded.name).secrets.path.read_text()
-    lifecycle.down(loaded)
-    report = lifecycle.up(loaded)
+    lifecycle.down(resolve(loaded, ask_catalog=False))
+    report = lifecycle.up(resolve(loaded))
     assert report.services[0].action == "create"
     assert StackState.for_stack(loaded.name).secrets.path.read_text() == secrets_before
     headers = {"authorization": f"Bearer {admin_token(loaded, url)}"}
@@ -176,7 +177,7 @@ def test_healing_after_open_webui_and_host_are_killed(stack, docker_client):
     container = docker_client.containers.get(f"ops-{STACK}-open-webui")
     container.kill()
     psutil.Process(HostInfo.read(state.pid_file).pid).kill()
-    report = lifecycle.up(loaded)
+    report = lifecycle.up(resolve(loaded))
     assert {s.service: s.action for s in report.services} == {"open-webui": "start"}
     assert not report.host_reused
     assert report.chain["open-webui"].startswith("2 models listed")

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from ops.stack import LABEL_STACK
+from ops.labels import STACK as LABEL_STACK
 from tests.integration.hosts import free_port
 from tests.integration.webimage import web_image  # noqa: F401  (fixture)
 

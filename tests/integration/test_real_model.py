@@ -14,6 +14,7 @@ import pytest
 
 from ops import profiles
 from ops.host import process
+from ops.plan import resolve
 from ops.settings import Settings
 from ops.stack import GATEWAY_KEY, prepare_state
 from tests.integration.hosts import free_port
@@ -41,7 +42,7 @@ def gateway(smollm2, tmp_path_factory):
     loaded = profiles.load_path(path)
     assert str(loaded.model_dirs["smollm2"]) == smollm2["int4"]
     state = prepare_state(loaded.name, settings)
-    process.start(loaded, state, ["127.0.0.1"], timeout=300)
+    process.start(resolve(loaded), state, ["127.0.0.1"], timeout=300)
     yield f"http://127.0.0.1:{port}/v1", state.secrets.get(GATEWAY_KEY).reveal()
     process.stop(state)
 
@@ -125,7 +126,7 @@ def test_a_request_without_sampling_settings_gets_the_models_defaults(tmp_path):
         )
         loaded = profiles.load_path(path)
         state = prepare_state(loaded.name, settings)
-        process.start(loaded, state, ["127.0.0.1"], timeout=120)
+        process.start(resolve(loaded), state, ["127.0.0.1"], timeout=120)
         try:
             key = state.secrets.get(GATEWAY_KEY).reveal()
             for extra in ({}, {"temperature": 1.0}):

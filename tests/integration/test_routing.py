@@ -9,6 +9,7 @@ import pytest
 
 from ops import profiles
 from ops.host import process
+from ops.plan import resolve
 from ops.stack import GATEWAY_KEY, prepare_state
 from tests.integration.hosts import free_port
 from tests.integration.stub_upstream import StubUpstream
@@ -65,7 +66,7 @@ gateway:
         settings = Settings.from_env({"OPS_HOME": str(home)})
         loaded = profiles.load_path(path)
         state = prepare_state(loaded.name, settings)
-        process.start(loaded, state, ["127.0.0.1"], timeout=120)
+        process.start(resolve(loaded), state, ["127.0.0.1"], timeout=120)
         key = state.secrets.get(GATEWAY_KEY).reveal()
         try:
             yield {

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ops.cli import main
-from ops.stack import LABEL_STACK
+from ops.labels import STACK as LABEL_STACK
 from tests.integration.hosts import free_port
 from tests.integration.webimage import web_image  # noqa: F401  (fixture)
 

@@ -62,10 +62,10 @@ def test_offline_profile_serves_a_real_model_in_two_precisions(capsys):
 
 
 def test_plan_skips_unreachable_catalog_model_and_says_why(monkeypatch):
-    from ops import profiles, stack
+    from ops import plan
 
     monkeypatch.setenv(settings.OPS_CATALOG_URL, OFFLINE_CATALOG)
-    plans = {p.alias: p for p in stack.plan_models(profiles.load("workshop"))}
+    plans = {p.alias: p for p in plan.load("workshop").models}
     assert plans["phi-4-mini"].use is False
     assert plans["phi-4-mini"].reason.startswith("skipped: the Foundry catalog cannot be reached")
     assert plans["smollm2"].use is True and plans["smollm2"].source == "recipe"

@@ -7,9 +7,9 @@ import pytest
 
 from ops import profiles
 from ops.errors import OpsError
+from ops.plan import resolve
 from ops.secrets import Secret, SecretStore
 from ops.services import StackContext, openwebui
-from ops.services.spec import build
 
 
 def test_open_webui_rate_limiting_sign_ins_is_named_with_its_wait(monkeypatch):
@@ -24,7 +24,7 @@ def test_open_webui_rate_limiting_sign_ins_is_named_with_its_wait(monkeypatch):
 @pytest.fixture
 def ctx(tmp_path):
     store = SecretStore(tmp_path / "secrets.json")
-    return StackContext("demo", 8123, Secret("gateway-key-value"), store, ("tiny",))
+    return StackContext("demo", "http://host.docker.internal:8123/v1", Secret("gateway-key-value"), store, ("tiny",), "http://127.0.0.1:8123/v1")
 
 
 def test_background_generations_are_off_by_default(ctx):
@@ -54,7 +54,7 @@ def test_a_profiles_environment_turns_a_background_generation_back_on(ctx, tmp_p
         "      TASK_MODEL_EXTERNAL: tiny\n"
     )
     loaded = profiles.load_path(path)
-    spec = build(loaded, "open-webui", openwebui.environment(ctx), "ops-open-webui:local")
+    spec = resolve(loaded, ask_catalog=False).services["open-webui"].container(ctx)
     env = spec.create_kwargs()["environment"]
     assert env["ENABLE_TITLE_GENERATION"] == "true"  # a YAML boolean, as Open WebUI reads it
     assert env["TASK_MODEL_EXTERNAL"] == "tiny"
@@ -81,7 +81,7 @@ def test_the_benchmarks_variant_turns_them_on_through_the_profiles_environment(c
     )
     loaded = write_variant(profiles.load_path(path), "open-webui", "tiny", ON, tmp_path / "variant.yaml")
     assert loaded.name == "demo" and loaded.profile.gateway.routing.models[COUNTED].default == ("tiny",)
-    spec = build(loaded, "open-webui", openwebui.environment(ctx), "ops-open-webui:local")
+    spec = resolve(loaded, ask_catalog=False).services["open-webui"].container(ctx)
     env = spec.create_kwargs()["environment"]
     assert {name: env[name] for name in openwebui.BACKGROUND_TASKS} == dict.fromkeys(
         openwebui.BACKGROUND_TASKS, "true"

@@ -1,0 +1,46 @@
+"""A service's image, made available by its policy: the step of ``ops up`` and ``ops images build``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import docker.errors
+
+from ops.errors import DockerError
+
+if TYPE_CHECKING:
+    from ops.plan import ResolvedService
+
+Say = Callable[[str], None]
+
+
+def ensure_service_image(
+    client, service: ResolvedService, say: Say, policy: str | None = None
+) -> tuple[str, str, str]:
+    """(tag, image id, where it came from) for ``service``, by its image policy (or ``policy``)."""
+    from ops.images.build import default_ca_bundle
+    from ops.images.policy import ensure_image
+
+    recipe = service.recipe_dir
+    result = ensure_image(
+        client,
+        image=service.image or None,
+        recipe_dir=recipe if recipe and recipe.is_dir() else None,
+        policy=policy or service.image_policy,
+        build_tag=service.build_tag,
+        ca_bundle=service.ca_bundle or default_ca_bundle(),
+        build_args=dict(service.build_args) or None,
+        dockerfile=service.dockerfile,
+        progress=lambda line: say(f"{service.name}: {line}"),
+    )
+    say(
+        f"{service.name}: image {result.tag} ({result.source}{': ' + result.detail if result.detail else ''})"
+    )
+    try:
+        image_id = client.images.get(result.tag).id
+    except docker.errors.ImageNotFound:
+        raise DockerError(
+            f"{service.name}: image {result.tag} vanished after it was made", hint="retry `ops up`"
+        ) from None
+    return result.tag, image_id, result.source

@@ -1,0 +1,24 @@
+"""Every Docker label ``ops`` writes, in one place.
+
+Containers, networks and volumes of a stack carry ``ops.stack=<name>``: ``down``, ``status`` and
+clean-up find a stack's objects by it and never touch anything without it. Images carry the
+recipe labels, so ``ops images`` can say where an image came from and whether it is current.
+"""
+
+from __future__ import annotations
+
+#: The stack a container, network or volume belongs to.
+STACK = "ops.stack"
+#: The profile service a container runs.
+SERVICE = "ops.service"
+#: Digest of everything that decides a container (see ``ContainerSpec.spec_hash``).
+SPEC_HASH = "ops.spec-hash"
+#: The Docker name of a stack's volume.
+VOLUME = "ops.volume"
+#: Throwaway containers ``ops doctor`` starts (never ``ops.stack``: those belong to reconcile).
+DOCTOR = "ops.doctor"
+#: Images ``ops`` made itself (the base image).
+MANAGED = "ops.managed"
+#: The recipe folder an image was built from, and the digest of its build context.
+RECIPE = "ops.recipe"
+RECIPE_HASH = "ops.recipe-hash"
