@@ -20,7 +20,7 @@ def ingest_command(
     paths: list[Path] = typer.Argument(None, help="Files or folders to copy into the library first."),
     remove: list[str] = typer.Option(None, "--remove", help="Delete this file of the library (repeatable)."),
     service: str = typer.Option(
-        None, "--service", help="The chainlit-rag service, if the profile has several."
+        None, "--service", help="The RAG service (Chainlit), if the profile has several."
     ),
     json_: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
