@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import socket
 from dataclasses import dataclass
+from typing import Any, TypeAlias
 
 import docker
 import requests
@@ -20,6 +21,12 @@ from docker.utils import kwargs_from_env
 from ops.errors import DockerError
 
 DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
+
+#: A docker-py container (``docker.models.containers.Container``). docker-py ships no type
+#: information, so to the type checker this is ``Any``; the name says what the value is.
+Container: TypeAlias = Any
+#: A docker-py volume (``docker.models.volumes.Volume``), untyped for the same reason.
+Volume: TypeAlias = Any
 
 _START_HINT = (
     "Start the Docker daemon (`.ci/ensure-docker` as root, `sudo systemctl start docker`, "

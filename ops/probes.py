@@ -16,6 +16,7 @@ from typing import Protocol
 import httpx
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
 
+from ops.docker_engine import Container
 from ops.errors import ProbeTimeout
 
 
@@ -85,7 +86,7 @@ class TcpProbe:
 class ContainerProbe:
     """A container runs (and, when it has a HEALTHCHECK, reports healthy)."""
 
-    container: object  # docker.models.containers.Container
+    container: Container
 
     @property
     def target(self) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import docker.errors
 
 from ops import labels
+from ops.docker_engine import Container, Volume
 from ops.errors import DockerError, ProbeTimeout
 from ops.network import ensure_network, network_name
 from ops.probes import wait_for
@@ -51,7 +52,7 @@ class Plan:
         )
 
 
-def containers(client, stack: str) -> dict[str, object]:
+def containers(client, stack: str) -> dict[str, Container]:
     """The stack's containers by service name (running or not)."""
     found = client.containers.list(all=True, filters={"label": f"{labels.STACK}={stack}"})
     return {c.labels.get(labels.SERVICE, c.name): c for c in found}
@@ -70,7 +71,7 @@ def published_ports(container) -> list[PortMapping]:
     return result
 
 
-def volumes(client, stack: str) -> dict[str, object]:
+def volumes(client, stack: str) -> dict[str, Volume]:
     """The stack's named volumes by their Docker name."""
     return {v.name: v for v in client.volumes.list(filters={"label": f"{labels.STACK}={stack}"})}
 
@@ -119,7 +120,7 @@ def apply(
     specs: dict[str, ContainerSpec],
     say: Say,
     volume_labels: dict[str, dict[str, str]] | None = None,
-) -> dict[str, object]:
+) -> dict[str, Container]:
     """Carry the plan out, wave by wave, waiting for each service's probe; returns the containers.
 
     New volumes get ``volume_labels[name]`` (the profile's ``volumes.*.labels``) besides the stack's own.
@@ -135,7 +136,7 @@ def apply(
         if action.verb == "remove":
             current.pop(action.service).remove(force=True)
             say(f"{action.service}: removed ({action.reason})")
-    result: dict[str, object] = {}
+    result: dict[str, Container] = {}
     for wave in waves(specs):
         with concurrent.futures.ThreadPoolExecutor(max(1, len(wave))) as pool:
             futures = {

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TYPE_CHECKING, cast
 
 import typer
 
@@ -13,9 +12,6 @@ from ops import reconcile
 from ops.cli import app, output
 from ops.errors import UsageError
 from ops.state import StackState
-
-if TYPE_CHECKING:
-    from docker.models.containers import Container
 
 
 @app.command("logs")
@@ -36,7 +32,7 @@ def logs_command(
     if service not in found:
         known = ", ".join(["host", *sorted(found)])
         raise UsageError(f"stack {loaded.name} has no running service {service!r}", hint=f"services: {known}")
-    container = cast("Container", found[service])  # reconcile.containers() types its values as object
+    container = found[service]
     if follow:
         for chunk in container.logs(stream=True, follow=True, tail=tail):
             sys.stdout.write(chunk.decode("utf-8", "replace"))
