@@ -31,7 +31,9 @@ class ProbeResult:
 class Probe(Protocol):
     """A readiness check; ``target`` says what it looks at (a URL, an address, a container)."""
 
-    target: str
+    @property
+    def target(self) -> str:
+        """What the probe looks at."""
 
     def check(self) -> ProbeResult:
         """Ask once; never raises for a not-ready target."""
@@ -138,9 +140,11 @@ def wait_for(
         wait=wait_fixed(interval), stop=stop_after_delay(timeout), retry=retry_if_result(lambda r: r is None)
     )
     try:
-        return retrying(attempt)
+        result = retrying(attempt)
     except RetryError:
         raise _timeout(probe, last, timeout, None, evidence, hint) from None
+    assert result is not None  # a None answer is retried until RetryError, so a returned one is a ProbeResult
+    return result
 
 
 def _timeout(probe, last, waited, reason, evidence, hint) -> ProbeTimeout:

@@ -12,6 +12,7 @@ Everything the session created is removed by label afterwards; volumes too unles
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -41,7 +42,7 @@ def pytest_addoption(parser):
 
 
 @pytest.fixture(scope="session")
-def ops_stack(request) -> RunningStack:
+def ops_stack(request) -> Iterator[RunningStack]:
     """Bring the configured profile up once per session; take it down (by label) at the end."""
     from ops import lifecycle
     from ops import plan as stack_plan

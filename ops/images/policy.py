@@ -332,6 +332,7 @@ def assembled_files(recipe_dir: Path) -> dict[str, Path]:
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(f"ops_recipe_{recipe_dir.name.replace('-', '_')}", script)
+    assert spec is not None and spec.loader is not None  # an existing .py file always gets a source loader
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)

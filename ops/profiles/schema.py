@@ -104,35 +104,40 @@ class ModelSpec(Strict):
     ``ops`` builds here from a recipe, or a model of another OpenAI-compatible server (a cloud
     endpoint, a Foundry service elsewhere)."""
 
-    catalog: str | None = Field(None, description="Foundry Local catalog alias, e.g. phi-4-mini")
+    catalog: str | None = Field(default=None, description="Foundry Local catalog alias, e.g. phi-4-mini")
     path: str | None = Field(
-        None, description="ONNX Runtime GenAI folder; `bundled:NAME` for a shipped model"
+        default=None, description="ONNX Runtime GenAI folder; `bundled:NAME` for a shipped model"
     )
     recipe: str | None = Field(
-        None, description="a model recipe ops builds on this machine, e.g. smollm2-135m-instruct"
+        default=None, description="a model recipe ops builds on this machine, e.g. smollm2-135m-instruct"
     )
     precision: Literal["int4", "int8", "fp16", "fp32"] | None = Field(
-        None, description="the recipe's precision; default: the recipe's own default"
+        default=None, description="the recipe's precision; default: the recipe's own default"
     )
-    url: str | None = Field(None, description="base URL of an OpenAI-compatible API, e.g. https://host/v1")
-    model: str | None = Field(None, description="the model id at `url` (default: the alias)")
-    api_key_env: str | None = Field(None, description="environment variable holding the key for `url`")
+    url: str | None = Field(
+        default=None, description="base URL of an OpenAI-compatible API, e.g. https://host/v1"
+    )
+    model: str | None = Field(default=None, description="the model id at `url` (default: the alias)")
+    api_key_env: str | None = Field(
+        default=None, description="environment variable holding the key for `url`"
+    )
     remote: bool | None = Field(
-        None, description="requests to it leave the machine; default: true for a `url` that is not loopback"
+        default=None,
+        description="requests to it leave the machine; default: true for a `url` that is not loopback",
     )
     task: Literal["chat", "embeddings"] = "chat"
     device: Literal["auto", "cpu", "gpu"] = "auto"
     context: int | None = Field(
-        None, gt=0, description="context length; read from genai_config.json if unset"
+        default=None, gt=0, description="context length; read from genai_config.json if unset"
     )
     optional: bool = Field(
-        False, description="when it cannot be had (catalog offline), skip it with a notice"
+        default=False, description="when it cannot be had (catalog offline), skip it with a notice"
     )
     temperature: float | None = Field(
-        None, ge=0, le=2, description="temperature for requests that send none; default: the recipe's"
+        default=None, ge=0, le=2, description="temperature for requests that send none; default: the recipe's"
     )
     top_p: float | None = Field(
-        None, gt=0, le=1, description="top_p for requests that send none; default: the recipe's"
+        default=None, gt=0, le=1, description="top_p for requests that send none; default: the recipe's"
     )
 
     @model_validator(mode="after")
@@ -196,9 +201,13 @@ DEFAULT_PRIVATE_PATTERNS: tuple[str, ...] = (
 class RuleWhen(Strict):
     """Conditions of a routing rule; all given ones must hold."""
 
-    task: str | None = Field(None, description="a task the classifier names, e.g. code or chat")
-    min_tokens: int | None = Field(None, gt=0, description="estimated input tokens at least this many")
-    private: bool | None = Field(None, description="the request is private (marked, or personal data found)")
+    task: str | None = Field(default=None, description="a task the classifier names, e.g. code or chat")
+    min_tokens: int | None = Field(
+        default=None, gt=0, description="estimated input tokens at least this many"
+    )
+    private: bool | None = Field(
+        default=None, description="the request is private (marked, or personal data found)"
+    )
 
 
 class RouteRule(Strict):
@@ -213,7 +222,9 @@ class VirtualModel(Strict):
 
     rules: tuple[RouteRule, ...] = ()
     default: tuple[str, ...] = Field(min_length=1, description="models to try when no rule matches")
-    timeout: float = Field(30.0, gt=0, description="seconds to wait for a model's first byte before the next")
+    timeout: float = Field(
+        default=30.0, gt=0, description="seconds to wait for a model's first byte before the next"
+    )
 
 
 class RoutingSpec(Strict):
@@ -249,10 +260,10 @@ def _compiles(pattern: str, where: str) -> None:
 class GatewaySpec(Strict):
     """The OpenAI-compatible front door on the host."""
 
-    port: int = Field(8000, ge=1, le=65535)
+    port: int = Field(default=8000, ge=1, le=65535)
     bind: tuple[str, ...] = ("127.0.0.1", STACK_GATEWAY)
-    default_max_tokens: int = Field(300, gt=0)
-    max_body_bytes: int = Field(4 * 1024 * 1024, gt=0)
+    default_max_tokens: int = Field(default=300, gt=0)
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
     aliases: dict[str, str] = Field(default_factory=dict)
     routing: RoutingSpec = RoutingSpec()
 
@@ -274,13 +285,17 @@ class GatewaySpec(Strict):
 class HealthSpec(Strict):
     """How to tell a service is ready: an HTTP path (status, body) or a TCP connect."""
 
-    http: str | None = Field(None, description="path probed over HTTP, e.g. /health")
+    http: str | None = Field(default=None, description="path probed over HTTP, e.g. /health")
     tcp: bool = False
-    port: int | None = Field(None, ge=1, le=65535, description="container port; default: the first published")
-    status: int = Field(200, ge=100, le=599)
-    body: str | None = Field(None, description="text the response body must contain")
-    timeout: float = Field(300, gt=0, description="seconds before `ops up` gives up")
-    interval: float = Field(0.1, gt=0, le=60, description="seconds between two probes while `ops up` waits")
+    port: int | None = Field(
+        default=None, ge=1, le=65535, description="container port; default: the first published"
+    )
+    status: int = Field(default=200, ge=100, le=599)
+    body: str | None = Field(default=None, description="text the response body must contain")
+    timeout: float = Field(default=300, gt=0, description="seconds before `ops up` gives up")
+    interval: float = Field(
+        default=0.1, gt=0, le=60, description="seconds between two probes while `ops up` waits"
+    )
 
     @field_validator("http")
     @classmethod
@@ -293,10 +308,10 @@ class HealthSpec(Strict):
 class BuildSpec(Strict):
     """How to build the image when it cannot (or should not) be pulled."""
 
-    context: str | None = Field(None, description="folder with the Dockerfile; default stacks/<kind>")
+    context: str | None = Field(default=None, description="folder with the Dockerfile; default stacks/<kind>")
     dockerfile: str = "Dockerfile"
     args: dict[str, str] = Field(default_factory=dict)
-    ca_bundle: str | None = Field(None, description="extra CA bundle for networks that intercept TLS")
+    ca_bundle: str | None = Field(default=None, description="extra CA bundle for networks that intercept TLS")
 
 
 class ServiceSpec(Strict):
@@ -323,7 +338,7 @@ class VolumeSpec(Strict):
 class Profile(Strict):
     """A whole stack: models on the host, the gateway, services and their volumes."""
 
-    name: str | None = Field(None, description="stack name; default: the file name without .yaml")
+    name: str | None = Field(default=None, description="stack name; default: the file name without .yaml")
     description: str = ""
     models: dict[str, ModelSpec]
     gateway: GatewaySpec = GatewaySpec()

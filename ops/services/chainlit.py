@@ -205,7 +205,9 @@ class ChatClient:
                     f"waited {self.timeout:g} s for {what} over Socket.IO; received: {seen}",
                     hint="see `ops logs PROFILE chainlit-rag`",
                 )
-            return found()
+            index = found()
+            assert index is not None  # wait_for saw it, and events are only ever appended
+            return index
 
     @staticmethod
     def _answer(events: list[tuple[str, dict]]) -> Answer:

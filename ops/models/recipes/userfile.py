@@ -33,14 +33,14 @@ class _File(BaseModel):
     homepage: str = ""
     package: str | None = None
     version: str | None = None
-    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     member: str | None = None
     gguf: str | None = None
     hf: str | None = None
     precisions: tuple[str, ...] = ("int4", "fp32")
     default_precision: str | None = None
-    temperature: float | None = Field(None, ge=0, le=2)  # advice for requests that send none
-    top_p: float | None = Field(None, gt=0, le=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)  # advice for requests that send none
+    top_p: float | None = Field(default=None, gt=0, le=1)
 
     @model_validator(mode="after")
     def _one_source(self) -> _File:
