@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ops import paths
-from ops.errors import ProfileError
+from ops.errors import OpsError, ProfileError
 from ops.profiles import checks, yamlmap
 from ops.profiles.errors import ProfileInvalid, did_you_mean, display, from_validation
 from ops.profiles.schema import Profile
@@ -121,7 +121,7 @@ def _model_dirs(profile: Profile, path: Path, settings: Settings | None) -> dict
 
 def _valid_name(name: str) -> bool:
     try:
-        Profile(name=name, models={"x": {"catalog": "x"}})
+        Profile.model_validate({"name": name, "models": {"x": {"catalog": "x"}}})
     except ValidationError:
         return False
     return True
@@ -129,14 +129,13 @@ def _valid_name(name: str) -> bool:
 
 def load_leniently(
     ref: str, settings: Settings | None = None
-) -> tuple[LoadedProfile | None, ProfileError | None, dict[str, str]]:
+) -> tuple[LoadedProfile | None, OpsError | None, dict[str, str]]:
     """Load a profile; a missing model folder is set aside (doctor reports it) rather than fatal.
 
     A profile whose only problems are its model folders still describes a stack that may be
     running (its host loaded the model before the folder went): `ops doctor` checks it and
     `ops down` takes it down. Returns (profile or None, the error that stopped it, folder problems).
     """
-    from ops.errors import OpsError
     from ops.profiles.yamlmap import load as load_yaml
 
     try:
