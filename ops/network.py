@@ -28,10 +28,19 @@ def ensure_network(client, stack: str) -> str:
     found = client.networks.list(names=[name])
     network = next((n for n in found if n.name == name), None)
     if network is None:
-        network = client.networks.create(
-            name, driver="bridge", labels={labels.STACK: stack}, check_duplicate=True
-        )
-        network.reload()
+        import docker.errors
+
+        try:
+            network = client.networks.create(
+                name, driver="bridge", labels={labels.STACK: stack}, check_duplicate=True
+            )
+            network.reload()
+        except docker.errors.APIError as exc:
+            raise DockerError(
+                f"Docker could not create network {name}: {exc.explanation or exc}",
+                hint="`docker network ls` shows the networks; Docker may have run out of address pools "
+                "(`docker network prune` removes unused ones)",
+            ) from None
     configs = network.attrs.get("IPAM", {}).get("Config") or []
     gateway = next((c.get("Gateway") for c in configs if c.get("Gateway")), None)
     if not gateway:
@@ -48,7 +57,7 @@ def bind_addresses(binds: tuple[str, ...], stack: str, client=None) -> tuple[lis
     Returns the addresses and, when Docker could not be asked, a notice saying what was left out.
     """
     addresses: list[str] = []
-    notice = None
+    problem = None
     for bind in binds:
         if bind != STACK_GATEWAY:
             addresses.append(bind)
@@ -60,7 +69,11 @@ def bind_addresses(binds: tuple[str, ...], stack: str, client=None) -> tuple[lis
                 client = connect()
             addresses.append(ensure_network(client, stack))
         except DockerError as exc:
-            notice = f"containers cannot reach the gateway: {exc.message}; it listens on {', '.join(addresses) or '127.0.0.1'} only"
+            problem = exc.message
     if not addresses:
         addresses.append("127.0.0.1")
-    return list(dict.fromkeys(addresses)), notice
+    addresses = list(dict.fromkeys(addresses))
+    notice = None
+    if problem is not None:
+        notice = f"containers cannot reach the gateway: {problem}; it listens on {', '.join(addresses)} only"
+    return addresses, notice

@@ -8,6 +8,7 @@ wave starts only when the previous one is ready.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -94,7 +95,10 @@ def plan(client, stack: str, specs: dict[str, ContainerSpec]) -> Plan:
         actions.append(Action(name, "remove", "no longer in the profile"))
     existing = {v.name for v in client.volumes.list()}
     wanted = sorted({m.source for s in specs.values() for m in s.mounts if m.kind == "volume"})
-    has_network = bool(client.networks.list(names=[network_name(stack)]))
+    # Docker's name filter matches substrings (ops-dev finds ops-dev-2): compare the exact name.
+    has_network = any(
+        n.name == network_name(stack) for n in client.networks.list(names=[network_name(stack)])
+    )
     return Plan(stack, tuple(actions), tuple(v for v in wanted if v not in existing), has_network)
 
 
@@ -107,6 +111,8 @@ def waves(specs: dict[str, ContainerSpec]) -> list[list[str]]:
         ready = sorted(
             n for n, s in remaining.items() if all(d in done or d not in specs for d in s.depends_on)
         )
+        if not ready:  # profile checks refuse cycles; never loop forever on one that got past them
+            raise ValueError(f"dependency cycle among {', '.join(sorted(remaining))}")
         result.append(ready)
         done.update(ready)
         for name in ready:
@@ -128,13 +134,15 @@ def apply(
     ensure_network(client, the_plan.stack)
     for name in the_plan.volumes_to_create:
         extra = (volume_labels or {}).get(name, {})
-        client.volumes.create(name, labels={**extra, labels.STACK: the_plan.stack, labels.VOLUME: name})
+        with _refused(f"create volume {name}"):
+            client.volumes.create(name, labels={**extra, labels.STACK: the_plan.stack, labels.VOLUME: name})
         say(f"volume {name} created")
     verbs = {a.service: a.verb for a in the_plan.actions}
     current = containers(client, the_plan.stack)
     for action in the_plan.actions:
         if action.verb == "remove":
-            current.pop(action.service).remove(force=True)
+            with _refused(f"remove the container of {action.service}"):
+                current.pop(action.service).remove(force=True)
             say(f"{action.service}: removed ({action.reason})")
     result: dict[str, Container] = {}
     for wave in waves(specs):
@@ -153,9 +161,21 @@ def apply(
     return result
 
 
+@contextlib.contextmanager
+def _refused(what: str):
+    """Docker's own errors become a :class:`DockerError` that says what ``ops`` was doing."""
+    try:
+        yield
+    except docker.errors.APIError as exc:
+        raise DockerError(
+            f"Docker refused to {what}: {exc.explanation or exc}", hint="see `docker info` and `ops doctor`"
+        ) from None
+
+
 def _converge(client, spec: ContainerSpec, verb: str, container, say: Say):
     if verb == "replace" and container is not None:
-        container.remove(force=True)
+        with _refused(f"remove {spec.name} to replace it"):
+            container.remove(force=True)
         container = None
     try:
         if container is None:

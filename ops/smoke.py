@@ -69,7 +69,7 @@ def in_process(alias: str, folder, device: str, max_tokens: int = 64) -> Step:
     except Exception as exc:  # the runtime raises its own types: any failure is this step's failure
         return Step(name, "fail", f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    metrics = {
+    metrics: dict[str, float | str] = {
         "device": device,
         "load_ms": round(load_s * 1000, 1),
         "first_token_ms": round(result.first_token_s * 1000, 1),
@@ -111,7 +111,11 @@ def gateway(url: str, key: str, alias: str, stream: bool) -> Step:
     except httpx.HTTPError as exc:
         return Step(name, "fail", f"{type(exc).__name__}: the gateway did not answer", {})
     total = time.perf_counter() - started
-    metrics = {"first_token_ms": round(first * 1000, 1), "total_ms": round(total * 1000, 1), "tokens": pieces}
+    metrics: dict[str, float | str] = {
+        "first_token_ms": round(first * 1000, 1),
+        "total_ms": round(total * 1000, 1),
+        "tokens": pieces,
+    }
     if not pieces:
         return Step(name, "fail", "no text came back", metrics)
     return Step(name, "ok", f"{pieces} tokens in {total * 1000:.0f} ms", metrics)
@@ -162,13 +166,11 @@ def _services(plan: StackPlan, state: StackState, models: tuple[str, ...], say) 
     except OpsError as exc:
         return [Step("services", "fail", f"{exc.message} ({exc.hint})")]
     key = state.secrets.get(GATEWAY_KEY)
-    if key is None:
-        return [Step("services", "fail", f"stack {plan.name} has no key yet: run `ops up {plan.name}`")]
-    ctx = plan.wiring(state.secrets, key, models)
+    ctx = plan.wiring(state.secrets, key, models) if key is not None else None
     steps = []
     for name, service in plan.enabled.items():
         container = running.get(name)
-        if container is None or container.status != "running":
+        if container is None or container.status != "running" or ctx is None:
             steps.append(Step(name, "fail", f"not running: run `ops up {plan.name}`"))
             continue
         url = service.url

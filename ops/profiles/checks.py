@@ -47,12 +47,16 @@ def _kinds(profile: Profile, add) -> None:
                 f"unknown service kind {service.kind!r}{did_you_mean(service.kind, valid)}",
                 f"valid kinds: {', '.join(valid)}",
             )
-        elif services.get(service.kind).needs_image and not service.image:
+        elif services.get(service.kind).needs_image and not service.image and not _builds(service):
             add(
                 ("services", name, "kind"),
                 f"kind {service.kind!r} has no default image",
-                "add `image: NAME:TAG` to the service",
+                "add `image: NAME:TAG` to the service, or `build: {context: FOLDER}` to build one",
             )
+
+
+def _builds(service) -> bool:
+    return service.build is not None and service.build.context is not None
 
 
 def _dependencies(profile: Profile, add) -> None:

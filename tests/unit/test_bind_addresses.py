@@ -136,7 +136,6 @@ def test_nothing_to_bind_means_loopback(no_connect):
     assert network.bind_addresses((), "dev") == (["127.0.0.1"], None)
 
 
-@pytest.mark.xfail(strict=True, reason="the notice names only the addresses resolved before stack-gateway")
 def test_notice_names_every_address_the_gateway_listens_on(monkeypatch):
     def connect(*args, **kwargs):
         raise DockerError("down")

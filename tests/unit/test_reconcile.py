@@ -152,11 +152,6 @@ def test_plan_asks_only_for_missing_volumes(client):
     assert reconcile.plan(client, "dev", specs).volumes_to_create == ("ops-dev-new",)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="plan() counts any network whose name contains ops-<stack> (Docker's name filter is a "
-    "substring match); ensure_network() checks the exact name",
-)
 def test_plan_is_not_fooled_by_a_network_whose_name_contains_the_stacks(client):
     client.networks.create("ops-dev-2", driver="bridge", labels={"ops.stack": "dev-2"})
     assert reconcile.plan(client, "dev", specs_of(make_spec("web"))).network_exists is False
