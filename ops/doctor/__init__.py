@@ -202,6 +202,16 @@ class BaseCheck:
             self.name = f"{type(self).name}:{service}"
             self.depends_on = tuple(d.format(service=service) for d in type(self).depends_on)
 
+    @property
+    def for_service(self) -> str:
+        """The service a per-service check looks at; one made without a service cannot run."""
+        if self.service is None:
+            raise UsageError(
+                f"check {self.name} looks at one service and was made without one",
+                hint=f"set `features` on {type(self).__name__} so it is made once per service",
+            )
+        return self.service
+
     def run(self, ctx: DoctorContext) -> Outcome:  # pragma: no cover - every subclass overrides it
         """Look once and say what was found."""
         raise NotImplementedError

@@ -76,7 +76,7 @@ class OpenWebUIConnectionCheck(BaseCheck):
     features = (OPENAI_CONNECTION,)
 
     def run(self, ctx: DoctorContext) -> Outcome:
-        service, profile = self.service, ctx.profile_arg
+        service, profile = self.for_service, ctx.profile_arg
         config, _ = _config(ctx, service)
         wanted = _gateway_url(ctx)
         key = ctx.secret(GATEWAY_KEY)
@@ -140,7 +140,7 @@ class OpenWebUIModelsCheck(BaseCheck):
     timeout = 30.0
 
     def run(self, ctx: DoctorContext) -> Outcome:
-        service, profile = self.service, ctx.profile_arg
+        service, profile = self.for_service, ctx.profile_arg
         headers = {"authorization": f"Bearer {ctx.openwebui_token(service)}"}
         response = httpx.get(f"{ctx.service_url(service)}/api/models", headers=headers, timeout=25)
         listed = [m.get("id") for m in response.json().get("data", [])] if response.status_code == 200 else []
@@ -173,7 +173,7 @@ class ChainlitCheck(BaseCheck):
     features = (JSON_HEALTH,)
 
     def run(self, ctx: DoctorContext) -> Outcome:
-        url = f"{ctx.service_url(self.service)}/health"
+        url = f"{ctx.service_url(self.for_service)}/health"
         try:
             response = httpx.get(url, timeout=HTTP_TIMEOUT)
             body = response.json()
@@ -199,7 +199,7 @@ class WebGpuFilesCheck(BaseCheck):
     def run(self, ctx: DoctorContext) -> Outcome:
         from ops.services.webgpu import FILES, check_files
 
-        url = ctx.service_url(self.service)
+        url = ctx.service_url(self.for_service)
         problems = check_files(url, timeout=HTTP_TIMEOUT)
         if problems:
             return fail(

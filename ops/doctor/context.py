@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ops import labels
-from ops.errors import DockerError, OpsError
+from ops.errors import DockerError, OpsError, ProfileError
 from ops.profiles import LoadedProfile
 from ops.profiles.loader import load_leniently
 from ops.settings import Settings
@@ -64,6 +64,15 @@ class DoctorContext:
     def stack(self) -> str | None:
         """The stack's name, when the profile loaded."""
         return self.loaded.name if self.loaded else None
+
+    def _stack_name(self) -> str:
+        """The stack's name, for what needs it; without a loaded profile that cannot be looked at."""
+        if self.loaded is None:
+            raise ProfileError(
+                "the profile did not load, so the stack's containers cannot be found",
+                hint=f"fix the profile problem `ops doctor {self.profile_arg}` reports first",
+            )
+        return self.loaded.name
 
     @property
     def profile_arg(self) -> str:
@@ -135,14 +144,15 @@ class DoctorContext:
         """The stack's containers by service (running or not)."""
         from ops import reconcile
 
-        return self.once("containers", lambda: reconcile.containers(self.docker(), self.loaded.name))
+        stack = self._stack_name()
+        return self.once("containers", lambda: reconcile.containers(self.docker(), stack))
 
     def network_gateway(self) -> str | None:
         """The stack network's gateway address, or ``None`` when the network does not exist."""
         from ops.network import network_name
 
         def find() -> str | None:
-            name = network_name(self.loaded.name)
+            name = network_name(self._stack_name())
             for network in self.docker().networks.list(names=[name]):
                 if network.name == name:
                     configs = network.attrs.get("IPAM", {}).get("Config") or []

@@ -60,7 +60,7 @@ class ContainerCheck(BaseCheck):
     timeout = 20.0
 
     def run(self, ctx: DoctorContext) -> Outcome:
-        service, profile = self.service, ctx.profile_arg
+        service, profile = self.for_service, ctx.profile_arg
         spec = ctx.specs()[service]
         container = ctx.containers().get(service)
         logs = f"`ops logs {profile} {service}`"
