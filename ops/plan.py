@@ -324,9 +324,15 @@ def _mounts(
             )
         else:
             mounts.append(Mount("volume", volume_name(stack, mount.source), mount.target, mount.read_only))
-    if kind.data_path and not any(m.target == kind.data_path for m in mounts):
+    if kind.data_path and not any(_covers(m.target, kind.data_path) for m in mounts):
         mounts.append(Mount("volume", default_volume(stack, name), kind.data_path))
     return tuple(mounts)
+
+
+def _covers(target: str, data_path: str) -> bool:
+    """The profile mounts at the data path, above it or inside it: it has taken care of the kind's data."""
+    a, b = target.rstrip("/") + "/", data_path.rstrip("/") + "/"
+    return a.startswith(b) or b.startswith(a)
 
 
 def default_volume(stack: str, service: str) -> str:

@@ -206,3 +206,15 @@ def test_health_interval_sets_how_often_up_probes(tmp_path, interval, low, high)
     finally:
         server.shutdown()
     assert low <= len(_Counting.hits) <= high, len(_Counting.hits)
+
+
+def test_mounts_inside_or_above_the_data_path_count_as_taking_care_of_it(tmp_path):
+    plan = plan_of(
+        tmp_path,
+        "services:\n"
+        "  rag: {kind: chainlit-rag, volumes: ['docs:/data/docs', 'index:/data/index']}\n"
+        "  ui: {kind: open-webui, volumes: ['./here:/app']}\n"
+        "volumes: {docs: {}, index: {}}\n",
+    )
+    assert [m.target for m in plan.services["rag"].mounts] == ["/data/docs", "/data/index"]
+    assert [m.target for m in plan.services["ui"].mounts] == ["/app"]
