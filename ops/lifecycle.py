@@ -253,8 +253,13 @@ class DownReport:
     volumes: list[str]
 
 
-def down(plan: StackPlan, settings: Settings | None = None, remove_volumes: bool = False) -> DownReport:
-    """Stop the host, remove the stack's containers and network; volumes only when asked."""
+def down(
+    plan: StackPlan,
+    settings: Settings | None = None,
+    remove_volumes: bool = False,
+    spare_volumes: frozenset[str] = frozenset(),
+) -> DownReport:
+    """Stop the host, remove the stack's containers and network; volumes only when asked, never ``spare_volumes``."""
     settings = settings or Settings.from_env()
     state = StackState.for_stack(plan.name, settings)
     with stack_lock(state):
@@ -273,6 +278,8 @@ def down(plan: StackPlan, settings: Settings | None = None, remove_volumes: bool
                     network_removed = True
             if remove_volumes:
                 for name, volume in reconcile.volumes(client, plan.name).items():
+                    if name in spare_volumes:
+                        continue
                     volume.remove(force=True)
                     volumes_removed.append(name)
     return DownReport(plan.name, stopped, sorted(removed), network_removed, sorted(volumes_removed))

@@ -6,8 +6,9 @@ Installed as the ``ops`` pytest plugin (entry point ``pytest11``), so any test s
         client = OpenAI(base_url=ops_stack.gateway_url, api_key=ops_stack.key)
 
 and run ``pytest --ops-profile offline`` (or set ``ops_profile = offline`` in its pytest ini).
-Everything the session created is removed by label afterwards; volumes too unless
-``--ops-keep-volumes`` is given.
+Everything the session created is removed by label afterwards; volumes too (only those the
+session created) unless ``--ops-keep-volumes`` is given. A stack of that name that already runs
+is refused, never shared: the session's end would take it down.
 """
 
 from __future__ import annotations
@@ -43,8 +44,13 @@ def pytest_addoption(parser):
 
 @pytest.fixture(scope="session")
 def ops_stack(request) -> Iterator[RunningStack]:
-    """Bring the configured profile up once per session; take it down (by label) at the end."""
-    from ops import lifecycle
+    """Bring the configured profile up once per session; take down (by label) only what the session made.
+
+    A stack of that name that already runs is never shared: the session would end by removing
+    it. Volumes that existed before the session (a user's chats, a RAG library) are kept; only
+    the ones the session created are removed, and none with ``--ops-keep-volumes``.
+    """
+    from ops import inventory, lifecycle
     from ops import plan as stack_plan
     from ops.errors import OpsError
     from ops.stack import GATEWAY_KEY
@@ -55,10 +61,23 @@ def ops_stack(request) -> Iterator[RunningStack]:
         plan = stack_plan.load(ref)
     except OpsError as exc:
         pytest.fail(f"ops profile {ref}: {exc.message} (hint: {exc.hint})", pytrace=False)
+    before = inventory.status(plan.name)
+    if before.host.running or before.containers:
+        pytest.fail(
+            f"stack {plan.name} already runs; the ops_stack fixture does not share a running stack, "
+            f"since it takes its stack down at the end (hint: `ops down {plan.name}` first, or point "
+            "--ops-profile at a profile with its own `name:` and ports)",
+            pytrace=False,
+        )
+    keep_all = request.config.getoption("--ops-keep-volumes")
+
+    def take_down() -> None:
+        lifecycle.down(plan, remove_volumes=not keep_all, spare_volumes=frozenset(before.volumes))
+
     try:
         report = lifecycle.up(plan)
     except OpsError as exc:
-        lifecycle.down(plan, remove_volumes=not request.config.getoption("--ops-keep-volumes"))
+        take_down()
         pytest.fail(f"ops up {ref}: {exc.message} (hint: {exc.hint})", pytrace=False)
     key = StackState.for_stack(plan.name).secrets.get(GATEWAY_KEY)
     try:
@@ -70,4 +89,4 @@ def ops_stack(request) -> Iterator[RunningStack]:
             report,
         )
     finally:
-        lifecycle.down(plan, remove_volumes=not request.config.getoption("--ops-keep-volumes"))
+        take_down()
