@@ -11,10 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ops.errors import OpsError
 from ops.settings import Settings
+
+if TYPE_CHECKING:
+    from ops.services.chainlit import ChatClient
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,9 @@ class RagSession(Protocol):
 class RagChannel(Protocol):
     """Something that answers ``rag`` questions with a given model: the Chainlit app, or a test's fake."""
 
-    where: str
+    @property
+    def where(self) -> str:
+        """What answers, for the report."""
 
     def session(self, model: str) -> AbstractContextManager[RagSession]:
         """A chat with ``model``; raises :class:`RagSkip` when the model cannot be chosen."""
@@ -91,7 +96,7 @@ class ChainlitChannel:
 
 @dataclass
 class _ChainlitSession:
-    chat: object
+    chat: ChatClient
 
     def ask(self, question: str) -> RagReply:
         answer = self.chat.ask(question)
@@ -109,23 +114,27 @@ def open_channel(
     profile: str | None, settings: Settings | None = None, timeout: float = 120.0
 ) -> tuple[RagChannel | None, str]:
     """The running Chainlit RAG app of ``profile`` (its first running one), or ``None`` and why not."""
-    from ops import profiles, reconcile
+    from ops import profiles, reconcile, services
     from ops.plan import resolve
-    from ops.rag import KIND
     from ops.stack import GATEWAY_KEY
     from ops.state import StackState
 
     settings = settings or Settings.from_env()
     loaded = profiles.load(profile or "workshop")
-    names = [n for n, s in loaded.profile.services.items() if s.kind == KIND and s.enabled]
+    names = [
+        n
+        for n, s in loaded.profile.services.items()
+        if s.enabled and services.has_feature(s.kind, services.RAG)
+    ]
+    kinds = " or ".join(services.with_feature(services.RAG))
     if not names:
-        return None, f"profile {loaded.name} has no {KIND} service"
+        return None, f"profile {loaded.name} has no {kinds} service"
     try:
         from ops.docker_engine import connect
 
         running = reconcile.containers(connect(), loaded.name)
     except OpsError as exc:
-        return None, f"cannot see the {KIND} container: {exc.message}"
+        return None, f"cannot see the {kinds} container: {exc.message}"
     up = [n for n in names if getattr(running.get(n), "status", None) == "running"]
     if not up:
         return None, f"the {names[0]} container of {loaded.name} is not running (`ops up {loaded.name}`)"
