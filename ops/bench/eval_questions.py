@@ -16,6 +16,7 @@ from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import ErrorDetails
 
 from ops.bench.eval_score import normalise, symbols_only
 from ops.errors import UsageError
@@ -176,7 +177,7 @@ def _label(data: dict, index: int) -> str:
     return str(value) if isinstance(value, str | int) and str(value).strip() else f"#{index}"
 
 
-def _describe(error: dict, field: str) -> tuple[str, str]:
+def _describe(error: ErrorDetails, field: str) -> tuple[str, str]:
     """A one-line message and a hint for the first pydantic error of an item."""
     kind, value = error["type"], error.get("input")
     if kind == "missing":

@@ -115,7 +115,7 @@ def run(
         settings = Settings.from_env({"OPS_HOME": str(home)})
         plan = stack_plan.resolve(profiles.load_path(profile, settings), settings)
         state = prepare_state("bench", settings)
-        key = state.secrets.get(GATEWAY_KEY).reveal()
+        key = state.secrets.get_or_create(GATEWAY_KEY).reveal()  # made by prepare_state
         say(f"starting a model host on {model_dir.name}")
         info, _ = process.start(plan, state, ["127.0.0.1"], timeout=300)
         try:
@@ -146,7 +146,10 @@ def _measure(model_dir, gateway_url, key, max_tokens, runs, latency_samples, say
         figures = [inproc]
         # Foundry and the gateway take turns, run by run, so that whatever else the machine does
         # at a given moment weighs on both paths alike.
-        targets = (("foundry", direct, {}, card["upstream_id"]), ("gateway", via, auth, "m"))
+        targets: tuple[tuple[str, str, dict[str, str], str], ...] = (
+            ("foundry", direct, {}, card["upstream_id"]),
+            ("gateway", via, auth, "m"),
+        )
         say(f"foundry and gateway streaming, {runs} alternating runs each")
         samples: dict[str, list] = {name: [] for name, *_ in targets}
         for _name, url, headers, model in targets:  # a warm-up each
@@ -157,7 +160,9 @@ def _measure(model_dir, gateway_url, key, max_tokens, runs, latency_samples, say
         figures += [_figures(name, samples[name]) for name, *_ in targets]
         say(f"added latency, {latency_samples} alternating requests")
         tiny = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1, "temperature": 0}
-        direct_ms, gateway_ms, routed_ms = [], [], []
+        direct_ms: list[float] = []
+        gateway_ms: list[float] = []
+        routed_ms: list[float] = []
         for i in range(latency_samples + 10):
             for target, headers, model, sink in (
                 (direct, {}, card["upstream_id"], direct_ms),

@@ -152,7 +152,7 @@ def summarise(concurrency: int, samples: list[Sample], duration_s: float, cpu_s:
     """The figures of one level from its samples; ``duration_s`` is the measured phase's wall time."""
     counted = measured(samples)
     good = [s for s in counted if s.ok]
-    usage = [s.usage_completion for s in good]
+    usage = [s.usage_completion for s in good if s.usage_completion is not None]
     tokens = sum(s.output_tokens for s in good)
     rate = (lambda n: n / duration_s) if duration_s > 0 else (lambda n: 0.0)
     return LevelResult(
@@ -166,7 +166,7 @@ def summarise(concurrency: int, samples: list[Sample], duration_s: float, cpu_s:
         requests_per_s=rate(len(good)),
         output_tokens=tokens,
         tokens_counted=sum(s.chunks for s in good),
-        tokens_usage=sum(usage) if good and None not in usage else None,
+        tokens_usage=sum(usage) if good and len(usage) == len(good) else None,
         output_tokens_per_s=rate(tokens),
         ttft_ms=distribution([s.ttft_s for s in good if s.chunks]),
         itl_ms=distribution([gap for s in good for gap in inter_token_latencies(s.token_times_s)]),

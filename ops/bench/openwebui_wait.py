@@ -43,6 +43,7 @@ from ops.bench.stats import median
 from ops.errors import OpsError
 from ops.plan import resolve
 from ops.runtime.browser import launch_chromium
+from ops.secrets import SecretStore
 from ops.services import openwebui
 from ops.stack import GATEWAY_KEY
 from ops.state import StackState
@@ -269,7 +270,10 @@ def run(
     loaded = profiles.load(ref)
     service, target = service_name(loaded), chat_model(loaded, model)
     prompts = tuple(PROMPTS[i % len(PROMPTS)] for i in range(messages))
-    conditions = (("on", "background generations on", ON), ("off", "off (ops defaults)", {}))
+    conditions: tuple[tuple[str, str, dict[str, str]], ...] = (
+        ("on", "background generations on", ON),
+        ("off", "off (ops defaults)", {}),
+    )
     state = StackState.for_stack(loaded.name).ensure()
     written: list[Path] = []
     results = []
@@ -285,10 +289,10 @@ def run(
                     report = lifecycle.up(resolve(wanted), say=say)
                     url = next(s.url for s in report.services if s.service == service)
                     secrets = state.secrets
-                    count = GatewayCount(report.gateway_url, secrets.get(GATEWAY_KEY).reveal())
+                    count = GatewayCount(report.gateway_url, _made_by_up(secrets, GATEWAY_KEY, loaded.name))
                     credentials = (
-                        secrets.get(openwebui.ADMIN_EMAIL).reveal(),
-                        secrets.get(openwebui.ADMIN_PASSWORD).reveal(),
+                        _made_by_up(secrets, openwebui.ADMIN_EMAIL, loaded.name),
+                        _made_by_up(secrets, openwebui.ADMIN_PASSWORD, loaded.name),
                     )
                     waits, requests = measure(browser, url, credentials, count, prompts, pause, say)
                     results.append(ConditionResult(condition, environment, waits, requests))
@@ -302,6 +306,17 @@ def run(
             for path in written:
                 path.unlink(missing_ok=True)
     return OpenWebUIWait(loaded.name, target, f"Chromium {version}", pause, tuple(results))
+
+
+def _made_by_up(secrets: SecretStore, name: str, stack: str) -> str:
+    """A secret ``ops up`` creates for the stack (the gateway key, Open WebUI's admin account)."""
+    value = secrets.get(name)
+    if value is None:
+        raise OpsError(
+            f"stack {stack} has no secret {name} after `ops up`",
+            hint=f"`ops down {stack}` and `ops up {stack}` create it again",
+        )
+    return value.reveal()
 
 
 def render(result: OpenWebUIWait) -> str:

@@ -120,7 +120,15 @@ def measure_ingest(corpus: Corpus, index: Path, embedder_dir: Path | None = None
         started = time.perf_counter()
         changed = store.sync(corpus.root, embedder)
         changed_s = time.perf_counter() - started
-        fresh_chunks = sum(c.doc in old for c in store.load().chunks) if embedder is not None else 0
+        fresh_chunks = 0
+        if embedder is not None:
+            snapshot = store.load()
+            if snapshot is None:
+                raise OpsError(
+                    f"the index in {index} could not be read back after a sync",
+                    hint="an unreadable index is logged as a warning above; check the disk has room",
+                )
+            fresh_chunks = sum(c.doc in old for c in snapshot.chunks)
     finally:
         for rel, data in old.items():
             (corpus.root / rel).write_bytes(data)

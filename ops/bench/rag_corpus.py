@@ -24,7 +24,7 @@ _FUNCTION_WORDS = """the of and to in a is that for it as with on be by this are
 will when if which all more one use has have was but also each new these only"""
 FUNCTION_WORDS = tuple(_FUNCTION_WORDS.split())
 #: Made-up words are built from these; ranks past the function words follow Zipf's law.
-ONSETS = ("b", "c", "d", "f", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v", "w", "z")
+ONSETS: tuple[str, ...] = tuple("bcdfghklmnprstvwz")
 ONSETS += ("br", "cr", "dr", "fl", "gr", "pl", "pr", "st", "tr", "ch", "sh", "th")
 VOWELS = ("a", "e", "i", "o", "u", "ai", "ea", "io", "ou")
 CODAS = ("", "", "", "n", "r", "s", "l", "m", "t", "nd", "st", "ng")

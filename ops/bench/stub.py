@@ -134,6 +134,7 @@ def overhead(
         str(delay_ms),
     ]
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) as child:
+        assert child.stdout is not None  # started with stdout=PIPE
         try:
             url = child.stdout.readline().split()[1]
             stub = psutil.Process(child.pid)

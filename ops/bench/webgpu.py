@@ -110,11 +110,13 @@ def _read_line(process: subprocess.Popen, timeout: float) -> str:
     """First stdout line of ``process``, or "" when it exits or stays silent for ``timeout`` s."""
     import selectors
 
+    stdout = process.stdout
+    assert stdout is not None  # the server is started with stdout=PIPE
     with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
+        selector.register(stdout, selectors.EVENT_READ)
         if not selector.select(timeout):
             return ""
-    return process.stdout.readline().strip()
+    return stdout.readline().strip()
 
 
 def run(runs: int = 5, url: str | None = None, say: Callable[[str], None] = lambda _: None) -> WebGPUBench:
