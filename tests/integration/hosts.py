@@ -49,7 +49,9 @@ class RunningHost:
         self.key = self.state.secrets.get(GATEWAY_KEY).reveal()
 
     def start(self, addresses: list[str] | None = None):
-        info, reused = process.start(resolve(self.loaded), self.state, addresses or ["127.0.0.1"], timeout=120)
+        info, reused = process.start(
+            resolve(self.loaded), self.state, addresses or ["127.0.0.1"], timeout=120
+        )
         self.info = info
         return info, reused
 

@@ -56,7 +56,9 @@ volumes:
 """
     )
     loaded = profiles.load_path(path)
-    lifecycle.down(resolve(loaded, ask_catalog=False), remove_volumes=True)  # from nothing, even after an interrupted run
+    lifecycle.down(
+        resolve(loaded, ask_catalog=False), remove_volumes=True
+    )  # from nothing, even after an interrupted run
     started = time.monotonic()
     try:
         report = lifecycle.up(resolve(loaded), say=print)

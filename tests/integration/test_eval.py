@@ -127,7 +127,9 @@ def rag_stack(home, smollm2, tmp_path_factory, docker_client, base_image):
     )
     (folder / "questions.yaml").write_text(RAG_QUESTIONS)
     loaded = profiles.load_path(path)
-    lifecycle.down(resolve(loaded, ask_catalog=False), remove_volumes=True)  # from nothing, even after an interrupted run
+    lifecycle.down(
+        resolve(loaded, ask_catalog=False), remove_volumes=True
+    )  # from nothing, even after an interrupted run
     try:
         lifecycle.up(resolve(loaded), say=print)
         yield path, folder / "questions.yaml"

@@ -24,7 +24,14 @@ def test_open_webui_rate_limiting_sign_ins_is_named_with_its_wait(monkeypatch):
 @pytest.fixture
 def ctx(tmp_path):
     store = SecretStore(tmp_path / "secrets.json")
-    return StackContext("demo", "http://host.docker.internal:8123/v1", Secret("gateway-key-value"), store, ("tiny",), "http://127.0.0.1:8123/v1")
+    return StackContext(
+        "demo",
+        "http://host.docker.internal:8123/v1",
+        Secret("gateway-key-value"),
+        store,
+        ("tiny",),
+        "http://127.0.0.1:8123/v1",
+    )
 
 
 def test_background_generations_are_off_by_default(ctx):

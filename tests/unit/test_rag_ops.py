@@ -17,7 +17,14 @@ from ops.services import StackContext, chainlit
 @pytest.fixture
 def ctx(tmp_path):
     store = SecretStore(tmp_path / "secrets.json")
-    return StackContext("demo", "http://host.docker.internal:8123/v1", Secret("gateway-key-value"), store, ("tiny", "tiny-int4"), "http://127.0.0.1:8123/v1")
+    return StackContext(
+        "demo",
+        "http://host.docker.internal:8123/v1",
+        Secret("gateway-key-value"),
+        store,
+        ("tiny", "tiny-int4"),
+        "http://127.0.0.1:8123/v1",
+    )
 
 
 def test_environment_wires_the_gateway_models_and_a_stable_password(ctx):
