@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import cast
 from urllib.parse import urlparse
 
+from ops import labels
 from ops.doctor import BaseCheck, Outcome, fail, ok, profile_of, register, warn
 from ops.doctor.context import DoctorContext
 from ops.doctor.images import missing_images, registries
@@ -254,5 +255,5 @@ def _publisher(client, port: int) -> str | None:
     if not found:
         return None
     container = found[0]
-    stack = container.labels.get("ops.stack")
+    stack = container.labels.get(labels.STACK)
     return f"container {container.name}" + (f" (stack {stack})" if stack else "")

@@ -20,12 +20,13 @@ import requests
 from docker.errors import DockerException, ImageNotFound
 from docker.utils import parse_repository_tag
 
+from ops import labels
 from ops.errors import DockerError
 from ops.images.debootstrap import Progress, bootstrap_rootfs, debian_mirror
 
 BASE_IMAGE = "ops-base:bookworm"
 UPSTREAM_IMAGE = "debian:bookworm-slim"
-MANAGED_LABEL = "ops.managed"
+MANAGED_LABEL = labels.MANAGED
 
 # A pull that gets no progress for this long is treated as "no registry": on an offline
 # machine the daemon may keep retrying DNS or TCP long after the answer is obvious.

@@ -27,13 +27,14 @@ import requests
 from docker.errors import DockerException, ImageNotFound
 from docker.utils.build import exclude_paths
 
+from ops import labels
 from ops.errors import DockerError, UsageError
 from ops.images.base import BASE_IMAGE, MANAGED_LABEL, ensure_base_image
 
 Progress = Callable[[str], None]
 
-RECIPE_LABEL = "ops.recipe"
-RECIPE_HASH_LABEL = "ops.recipe-hash"
+RECIPE_LABEL = labels.RECIPE
+RECIPE_HASH_LABEL = labels.RECIPE_HASH
 CA_BUNDLE_NAME = "ca-bundle.crt"
 SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 # Checked in this order: whoever set one of these meant "trust this bundle", pip included.

@@ -157,6 +157,16 @@ def _ports(profile: Profile, add) -> None:
                     )
                     break
             seen.append((port.host_ip, port.host_port, port.protocol, loc))
+        health = service.health
+        if health is not None and health.port is not None:
+            container_ports = sorted({p.container_port for _loc, p, _why in published})
+            if health.port not in container_ports:
+                add(
+                    ("services", name, "health", "port"),
+                    f"health.port {health.port} is not a published container port",
+                    f"published container ports: {', '.join(map(str, container_ports)) or 'none'}; "
+                    "the probe runs from this machine, so it needs a published port",
+                )
 
 
 def _aliases(profile: Profile, add) -> None:

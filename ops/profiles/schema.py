@@ -126,7 +126,6 @@ class ModelSpec(Strict):
         description="requests to it leave the machine; default: true for a `url` that is not loopback",
     )
     task: Literal["chat", "embeddings"] = "chat"
-    device: Literal["auto", "cpu", "gpu"] = "auto"
     context: int | None = Field(
         default=None, gt=0, description="context length; read from genai_config.json if unset"
     )
@@ -139,6 +138,16 @@ class ModelSpec(Strict):
     top_p: float | None = Field(
         default=None, gt=0, le=1, description="top_p for requests that send none; default: the recipe's"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _removed_keys(cls, data: object) -> object:
+        if isinstance(data, dict) and "device" in data:
+            raise ValueError(
+                "`device:` was removed: it never had an effect. Foundry Local picks the variant for this "
+                "machine, and `ops smoke --device cpu|cuda` tries a device in-process; delete the line"
+            )
+        return data
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSpec:

@@ -218,3 +218,29 @@ def test_mounts_inside_or_above_the_data_path_count_as_taking_care_of_it(tmp_pat
     )
     assert [m.target for m in plan.services["rag"].mounts] == ["/data/docs", "/data/index"]
     assert [m.target for m in plan.services["ui"].mounts] == ["/app"]
+
+
+def test_fields_without_an_effect_are_refused_with_what_to_do(tmp_path):
+    path = write(tmp_path, "")
+    path.write_text("models:\n  tiny: {path: bundled:tiny-fp32, device: gpu}\n")
+    with pytest.raises(ProfileInvalid) as caught:
+        load_path(path)
+    (problem,) = caught.value.problems
+    assert problem.field.startswith("models.tiny") and "`device:` was removed" in problem.message
+
+
+def test_a_health_port_must_be_published(tmp_path):
+    path = write(
+        tmp_path,
+        "services:\n  w: {kind: container, image: 'x:1', ports: ['8124:80'], health: {tcp: true, port: 81}}\n",
+    )
+    with pytest.raises(ProfileInvalid) as caught:
+        load_path(path)
+    (problem,) = caught.value.problems
+    assert problem.field == "services.w.health.port" and "published container ports: 80" in problem.hint
+    fine = write(
+        tmp_path,
+        "services:\n  w: {kind: container, image: 'x:1', ports: ['8124:80'], health: {tcp: true, port: 80}}\n",
+        "ok",
+    )
+    assert load_path(fine).profile.services["w"].health.port == 80
