@@ -33,18 +33,19 @@ down profile="workshop": setup
 doctor profile="workshop": setup
     {{bin}}/ops doctor {{profile}}
 
-# Run the whole test suite (unit, integration, e2e); extra arguments go to pytest
-test *args: setup docker chromium
+# Lint (ruff, format check, mypy), then run the whole test suite (unit, integration, e2e); extra arguments go to pytest
+test *args: setup lint docker chromium
     {{bin}}/pytest {{args}}
 
 # Only the fast tier: no Docker, no network
 test-unit *args: setup
     {{bin}}/pytest -m unit {{args}}
 
-# Lint and format check
+# Lint, format check and type check (mypy reads its configuration from pyproject.toml)
 lint: setup
     {{bin}}/ruff check ops tests stacks
     {{bin}}/ruff format --check ops tests stacks
+    {{bin}}/mypy
 
 # Benchmarks: print figures (never asserted in tests)
 bench profile="offline": setup docker
