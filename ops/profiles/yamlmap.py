@@ -16,6 +16,11 @@ from ops.errors import ProfileError
 
 Loc = tuple[str | int, ...]
 
+# Values a profile may expand to. YAML aliases (`*name`) repeat an anchor's content, so nine
+# nested levels of ten aliases (a "billion laughs") expand a 1 kB file to 10^9 values; a real
+# profile has a few hundred. Walking stops at this budget with a profile error, before any work.
+MAX_VALUES = 20_000
+
 
 @dataclass
 class Located:
@@ -88,11 +93,30 @@ def load(path: Path) -> Located:
             hint="start the file with `models:`; see profiles/workshop.yaml",
         )
     located = Located(None)
-    located.data = _walk(node, (), located, path, yaml.SafeLoader(""))
+    located.data = _walk(node, (), located, path, yaml.SafeLoader(""), _Budget(MAX_VALUES))
     return located
 
 
-def _walk(node: yaml.Node, loc: Loc, out: Located, path: Path, constructor: yaml.SafeLoader) -> Any:
+class _Budget:
+    """Counts the values a walk has expanded; refuses more than ``left`` of them."""
+
+    def __init__(self, left: int) -> None:
+        self.left = left
+
+    def spend(self, node: yaml.Node, path: Path) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise ProfileError(
+                f"{path}:{node.start_mark.line + 1}: the profile expands to more than {MAX_VALUES} values "
+                "(YAML aliases `*name` repeat the anchor `&name` they point to, here nested)",
+                hint="write the values out instead of nesting aliases; a profile needs a few hundred values",
+            )
+
+
+def _walk(
+    node: yaml.Node, loc: Loc, out: Located, path: Path, constructor: yaml.SafeLoader, budget: _Budget
+) -> Any:
+    budget.spend(node, path)
     out.lines.setdefault(loc, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         constructor.flatten_mapping(node)  # resolve `<<:` merge keys
@@ -111,11 +135,11 @@ def _walk(node: yaml.Node, loc: Loc, out: Located, path: Path, constructor: yaml
                     hint="remove or rename one of them; YAML would silently keep only the last",
                 )
             out.lines[loc + (key,)] = key_node.start_mark.line + 1
-            result[key] = _walk(value_node, loc + (key,), out, path, constructor)
+            result[key] = _walk(value_node, loc + (key,), out, path, constructor, budget)
             out.lines[loc + (key,)] = key_node.start_mark.line + 1
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_walk(item, loc + (i,), out, path, constructor) for i, item in enumerate(node.value)]
+        return [_walk(item, loc + (i,), out, path, constructor, budget) for i, item in enumerate(node.value)]
     return constructor.construct_object(node, deep=True)
 
 

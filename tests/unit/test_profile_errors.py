@@ -312,3 +312,34 @@ def test_validate_json_problems(write, capsys):
     assert data["ok"] is False
     assert data["problems"][0]["line"] == 12
     assert data["problems"][0]["field"] == "services.rag.ports[0]"
+
+
+def test_billion_laughs_fails_fast(write, capsys, ops_home):
+    """Nested YAML aliases that expand to 10^9 values are refused at once, not walked (exit 2)."""
+    import time
+
+    levels = ['lol0: &l0 ["lol"]']
+    for i in range(1, 10):
+        refs = ", ".join([f"*l{i - 1}"] * 10)
+        levels.append(f"lol{i}: &l{i} [{refs}]")
+    text = "name: demo\nmodels:\n  tiny:\n    path: ./model\nx-bomb:\n" + "".join(
+        f"  {line}\n" for line in levels
+    )
+    started = time.monotonic()
+    code, out, err = run(capsys, "validate", str(write(text)))
+    assert time.monotonic() - started < 2
+    assert code == 2
+    first, hint_line = err.splitlines()[:2]
+    assert re.match(r"error: .*p\.yaml:\d+: the profile expands to more than \d+ values", first), first
+    assert "aliases" in first and hint_line.startswith("hint: ")
+    assert not ops_home.exists()
+
+
+def test_a_few_aliases_still_work(write, capsys):
+    """Anchors and aliases used the ordinary way (shared settings) are fine."""
+    text = GOOD.replace(
+        '    volumes: ["data:/app/backend/data"]\n',
+        '    volumes: ["data:/app/backend/data"]\n    environment: &env {A: "1"}\n',
+    ).replace("    depends_on: [web]\n", "    depends_on: [web]\n    environment: *env\n")
+    code, out, err = run(capsys, "validate", str(write(text)))
+    assert code == 0, err
