@@ -9,12 +9,17 @@ re-indexed. The running app notices the new index on its next question.
 
 from __future__ import annotations
 
-import io
+import errno
 import json
+import os
+import stat
 import tarfile
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO
 
 from ops import reconcile, services
 from ops.errors import DockerError, OpsError, UsageError
@@ -103,6 +108,21 @@ def ingest(
         )
     docs = _docs_dir(container)
     archive, copied, ignored = pack(paths)
+    with archive:
+        return _apply(loaded, name, container, docs, (archive, copied, ignored), remove, started)
+
+
+def _apply(
+    loaded: LoadedProfile,
+    name: str,
+    container: Any,
+    docs: str,
+    packed: tuple[BinaryIO, list[str], list[tuple[str, str]]],
+    remove: list[str] | tuple[str, ...],
+    started: float,
+) -> IngestReport:
+    """Delete ``remove``, copy the packed files in, run the app's ingest; report."""
+    archive, copied, ignored = packed
     removed = [_inside(docs, item) for item in remove]
     if removed:
         code, output = container.exec_run(["rm", "-f", "--", *removed], demux=True)
@@ -147,39 +167,107 @@ def ingest(
     )
 
 
-def pack(paths: list[Path] | tuple[Path, ...]) -> tuple[bytes, list[str], list[tuple[str, str]]]:
-    """A tar of the indexable files under ``paths``: (tar bytes, names inside, [(file, why not copied)]).
+def pack(
+    paths: list[Path] | tuple[Path, ...],
+) -> tuple[BinaryIO, list[str], list[tuple[str, str]]]:
+    """A tar of the indexable files under ``paths``: (tar file at offset 0, names inside, [(file, why not copied)]).
 
     A file goes in as its name; a folder as a folder of that name, with its indexable files below it.
+    Symbolic links are never followed (a ``notes.md`` that points at ``~/.aws/credentials`` would
+    copy the credentials into the library): each is reported as not copied, as is anything else
+    that is not a regular file. Files are streamed into a temporary file, never read whole.
     """
-    buffer = io.BytesIO()
+    archive = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the caller, who closes it
     copied: list[str] = []
     ignored: list[tuple[str, str]] = []
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
+    with tarfile.open(fileobj=archive, mode="w") as tar:
         folders: set[str] = set()
         for given in paths:
             path = Path(given).expanduser()
-            if not path.exists():
+            if not path.exists() and not path.is_symlink():
+                archive.close()
                 raise UsageError(f"{given} does not exist", hint="give a file or a folder of documents")
             root = path.parent
-            files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-            for file in files:
+            for file, why in _candidates(path):
                 rel = file.relative_to(root)
                 if any(part.startswith(".") for part in rel.parts):
+                    continue
+                if why:
+                    ignored.append((rel.as_posix(), why))
                     continue
                 if file.suffix.lower() not in SUFFIXES:
                     ignored.append(
                         (rel.as_posix(), f"not copied: unsupported file type {file.suffix or '(none)'}")
                     )
                     continue
-                for parent in reversed(rel.parents[:-1]):
-                    if parent.as_posix() not in folders:
-                        folders.add(parent.as_posix())
-                        tar.addfile(_info(parent.as_posix(), tarfile.DIRTYPE, 0o755))
-                data = file.read_bytes()
-                tar.addfile(_info(rel.as_posix(), tarfile.REGTYPE, 0o644, len(data)), io.BytesIO(data))
+                try:
+                    handle = _open_regular(file)
+                except OSError as exc:
+                    ignored.append((rel.as_posix(), f"not copied: {_why_unreadable(file, exc)}"))
+                    continue
+                with handle:
+                    for parent in reversed(rel.parents[:-1]):
+                        if parent.as_posix() not in folders:
+                            folders.add(parent.as_posix())
+                            tar.addfile(_info(parent.as_posix(), tarfile.DIRTYPE, 0o755))
+                    size = os.fstat(handle.fileno()).st_size
+                    tar.addfile(_info(rel.as_posix(), tarfile.REGTYPE, 0o644, size), handle)
                 copied.append(rel.as_posix())
-    return buffer.getvalue(), copied, ignored
+    archive.seek(0)
+    return archive, copied, ignored
+
+
+LINK = "not copied: a symbolic link (links are not followed; give the file itself)"
+NOT_A_FILE = "not copied: not a regular file"
+
+
+def _candidates(path: Path) -> Iterator[tuple[Path, str | None]]:
+    """Every file below ``path`` (or ``path`` itself), sorted, with a reason when it must not be read.
+
+    Links are reported, never followed, whether given or found in a folder.
+    """
+    if path.is_symlink():
+        yield path, LINK
+        return
+    if not path.is_dir():
+        yield path, None if path.is_file() else NOT_A_FILE
+        return
+    found: list[tuple[Path, str | None]] = []
+    for folder, dirs, files in os.walk(path, followlinks=False):
+        here = Path(folder)
+        for name in dirs:
+            if (here / name).is_symlink():  # os.walk lists a link to a folder here and does not enter it
+                found.append((here / name, LINK))
+        for name in files:
+            item = here / name
+            mode = item.lstat().st_mode
+            if stat.S_ISLNK(mode):
+                found.append((item, LINK))
+            elif not stat.S_ISREG(mode):
+                found.append((item, NOT_A_FILE))
+            else:
+                found.append((item, None))
+    yield from sorted(found)
+
+
+def _open_regular(file: Path) -> BinaryIO:
+    """Open ``file`` for reading only if it is still a regular file, not a link (no swap after the walk)."""
+    fd = os.open(file, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise IsADirectoryError(errno.EINVAL, "not a regular file")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _why_unreadable(file: Path, exc: OSError) -> str:
+    if file.is_symlink() or exc.errno == errno.ELOOP:
+        return LINK.removeprefix("not copied: ")
+    if isinstance(exc, IsADirectoryError):
+        return NOT_A_FILE.removeprefix("not copied: ")
+    return f"cannot read: {exc.strerror or exc}"
 
 
 def _info(name: str, kind: bytes, mode: int, size: int = 0) -> tarfile.TarInfo:

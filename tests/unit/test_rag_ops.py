@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import tarfile
+from pathlib import Path
 
 import pytest
 
@@ -51,7 +52,7 @@ def test_pack_copies_indexable_files_owned_by_the_app_user(tmp_path):
     data, copied, ignored = rag.pack([folder, single])
     assert copied == ["manuals/a.md", "manuals/deep/b.pdf", "notes.txt"]
     assert ignored == [("manuals/photo.png", "not copied: unsupported file type .png")]
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+    with data, tarfile.open(fileobj=data) as tar:
         members = {m.name: m for m in tar.getmembers()}
         assert sorted(members) == [
             "manuals",
@@ -62,6 +63,54 @@ def test_pack_copies_indexable_files_owned_by_the_app_user(tmp_path):
         ]
         assert {(m.uid, m.gid) for m in members.values()} == {(rag.APP_UID, 0)}
         assert members["manuals"].isdir() and tar.extractfile("notes.txt").read() == b"notes"
+
+
+def test_pack_never_follows_links(tmp_path):
+    """A document that is a link (to ~/.aws/credentials, say) is reported, never copied; so is a linked folder."""
+    secret = tmp_path / "home" / ".aws" / "credentials"
+    secret.parent.mkdir(parents=True)
+    secret.write_text("aws_secret_access_key = wJalrXUtnFEMI")
+    outside = tmp_path / "home" / "private"
+    outside.mkdir()
+    (outside / "diary.md").write_text("private")
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "real.md").write_text("# real")
+    (folder / "notes.md").symlink_to(secret)
+    (folder / "more").symlink_to(outside, target_is_directory=True)
+    given = tmp_path / "given.md"
+    given.symlink_to(secret)
+    data, copied, ignored = rag.pack([folder, given])
+    with data, tarfile.open(fileobj=data) as tar:
+        assert tar.getnames() == ["docs", "docs/real.md"]
+        contents = b"".join(tar.extractfile(m).read() for m in tar.getmembers() if m.isfile())
+    assert copied == ["docs/real.md"]
+    assert b"wJalrXUtnFEMI" not in contents
+    reasons = dict(ignored)
+    assert set(reasons) == {"docs/more", "docs/notes.md", "given.md"}
+    assert all("symbolic link" in why for why in reasons.values())
+
+
+def test_pack_streams_files_instead_of_reading_them_whole(tmp_path, monkeypatch):
+    """A large document goes into the archive in chunks: nothing reads a whole file into memory."""
+    big = tmp_path / "big.txt"
+    with big.open("wb") as fh:
+        fh.truncate(64 * 1024 * 1024)  # sparse: 64 MB on paper, nothing on disk
+    monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail(f"read {self} whole"))
+    reads: list[int] = []
+    real_copy = tarfile.copyfileobj
+
+    def copy(src, dst, length=None, *args, **kwargs):
+        reads.append(length or 0)
+        return real_copy(src, dst, length, *args, **kwargs)
+
+    monkeypatch.setattr(tarfile, "copyfileobj", copy)
+    data, copied, _ = rag.pack([big])
+    with data:
+        assert copied == ["big.txt"] and reads == [64 * 1024 * 1024]
+        assert not isinstance(data, io.BytesIO)  # the archive itself is a temporary file, not memory
+        data.seek(0, io.SEEK_END)
+        assert data.tell() > 64 * 1024 * 1024
 
 
 def test_pack_refuses_a_missing_path(tmp_path):
