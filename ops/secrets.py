@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ops.errors import OpsError
 from ops.locks import file_lock
+from ops.private import private_dir
 
 MASK = "********"
 _KNOWN: set[str] = set()
@@ -118,7 +119,7 @@ class SecretStore:
         return data
 
     def _write(self, data: dict[str, str]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(self.path.parent)
         tmp = self.path.with_suffix(".tmp")
         # Create with 0600 from the start: a chmod after writing would leave a window.
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

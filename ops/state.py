@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ops.errors import UsageError
+from ops.private import private_dir, tighten
 from ops.secrets import SecretStore
 from ops.settings import Settings
 
@@ -42,8 +43,12 @@ class StackState:
         return cls(check_stack_name(name), settings.home / "stacks" / name)
 
     def ensure(self) -> StackState:
-        """Create the state folder (0700) if missing; return self."""
-        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        """Create the state folder if missing, and every folder above it that ops creates, 0700; return self."""
+        private_dir(self.root)
+        # Folders an older ops made 0755 (mkdir's mode reached the last folder only): the home,
+        # stacks/ and this stack's folder are ops's own, so make them private too.
+        for folder in (self.root, self.root.parent, self.root.parent.parent):
+            tighten(folder)
         return self
 
     @property

@@ -16,6 +16,7 @@ import typer
 from ops import __version__
 from ops.cli import output
 from ops.errors import ExitCode, OpsError
+from ops.private import append_private
 from ops.secrets import redact
 from ops.settings import Settings
 from ops.state import crash_log
@@ -113,8 +114,7 @@ def _crash() -> int:
         return ExitCode.FAILURE
     path = crash_log(settings)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with path.open("a", encoding="utf-8") as fh:
+        with append_private(path) as fh:  # 0600 in 0700 folders: tracebacks show paths and data
             fh.write(text + "\n")
         where = f"the traceback is in {path}"
     except OSError:

@@ -89,3 +89,71 @@ def test_store_file_lists_names_not_values(ops_home):
     assert state.secrets.names() == ["a"]
     data = json.loads(state.secrets.path.read_text())
     assert set(data) == {"a"}
+
+
+def test_crash_log_and_every_folder_ops_creates_are_private(tmp_path, monkeypatch, capsys):
+    """mkdir's mode reaches the last folder only: each folder ops creates is 0700, the crash log 0600."""
+    home = tmp_path / "state" / "deeper" / "ops"
+    monkeypatch.setenv("OPS_HOME", str(home))
+    monkeypatch.setattr("ops.profiles.load", lambda *_a, **_k: 1 / 0)
+    assert main(["up", "demo"]) == 1
+    assert mode(home / "crash.log") == 0o600
+    for folder in (tmp_path / "state", tmp_path / "state" / "deeper", home):
+        assert mode(folder) == 0o700, folder
+
+    state = stack.prepare_state("demo")
+    for folder in (home / "stacks", state.root):
+        assert mode(folder) == 0o700, folder
+
+
+def test_an_older_wider_crash_log_and_home_are_tightened(tmp_path, monkeypatch, capsys):
+    home = tmp_path / "ops"
+    (home / "stacks").mkdir(parents=True)
+    os.chmod(home, 0o755)
+    os.chmod(home / "stacks", 0o755)
+    (home / "crash.log").write_text("old\n")
+    os.chmod(home / "crash.log", 0o644)
+    monkeypatch.setenv("OPS_HOME", str(home))
+    monkeypatch.setattr("ops.profiles.load", lambda *_a, **_k: 1 / 0)
+    assert main(["up", "demo"]) == 1
+    assert mode(home / "crash.log") == 0o600
+    stack.prepare_state("demo")
+    assert mode(home) == 0o700 and mode(home / "stacks") == 0o700
+
+
+@pytest.fixture
+def logging_configured():
+    import logging
+
+    factory, root = logging.getLogRecordFactory(), logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    logging.setLogRecordFactory(factory)
+    root.handlers[:], root.level = handlers, level
+
+
+def test_uvicorn_loggers_are_masked_too(logging_configured, capsys):
+    """uvicorn gives its loggers their own handlers (not the root's filter): their lines are masked as well."""
+    import logging
+
+    import uvicorn
+
+    from ops import logs
+
+    value = Secret("uvicorn-leak-" + "x" * 20).reveal()
+    logs.configure()
+    uvicorn.Config(lambda *a: None, log_level="info")  # applies uvicorn's own logging config
+    logging.getLogger("uvicorn.error").warning("rejected key %s", value)
+    logging.getLogger("uvicorn.access").info(
+        '%s - "%s %s HTTP/%s" %d', "1.2.3.4", "GET", f"/?k={value}", "1.1", 200
+    )
+    try:
+        raise RuntimeError(f"bad key {value}")
+    except RuntimeError:
+        logging.getLogger("uvicorn.error").exception("Exception in ASGI application")
+    logging.getLogger("ops.host").warning("host saw %s", value)
+    captured = capsys.readouterr()
+    text = captured.out + captured.err
+    assert "rejected key" in text and "GET /?k=" in text and "RuntimeError" in text and "host saw" in text
+    assert value not in text
+    assert text.count(MASK) >= 4
