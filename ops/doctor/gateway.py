@@ -63,9 +63,16 @@ class HostCheck(BaseCheck):
                 )
             return ok(detail)
         if host.stale and host.info:
+            import psutil
+
             last = _last_error(ctx)
+            gone = (
+                "now belongs to another process (stale pid file)"
+                if psutil.pid_exists(host.info.pid)
+                else "is gone"
+            )
             return fail(
-                f"the model host died: pid {host.info.pid} is gone"
+                f"the model host died: pid {host.info.pid} {gone}"
                 + (f"; its log ends: {last}" if last else ""),
                 f"`ops doctor {profile} --fix` restarts it (or `ops up {profile}`); its log is {log}",
                 Repair("restart the model host", lambda: restart_host(ctx)),

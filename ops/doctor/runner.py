@@ -226,6 +226,7 @@ def diagnose(
 def default_profile(settings: Settings | None = None) -> str:
     """The profile to diagnose when none is named: the one running stack's, else ``workshop``."""
     from ops.host.info import HostInfo
+    from ops.host.process import is_host
     from ops.inventory import known_stacks
     from ops.state import StackState
 
@@ -236,12 +237,6 @@ def default_profile(settings: Settings | None = None) -> str:
             info = HostInfo.read(StackState.for_stack(stack, settings).pid_file)
         except OpsError:
             continue
-        if info is not None and _alive(info.pid):
+        if info is not None and is_host(info):
             running.append(info.profile)
     return running[0] if len(running) == 1 else "workshop"
-
-
-def _alive(pid: int) -> bool:
-    import psutil
-
-    return psutil.pid_exists(pid)

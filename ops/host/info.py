@@ -23,6 +23,10 @@ class HostInfo:
     started: float
     #: Digest of what the host serves (models, gateway settings): a change means a restart.
     fingerprint: str = ""
+    #: The process's start time (``psutil.Process.create_time``) and exact argv (``cmdline``): a
+    #: pid that the system gave to another process since does not match both, and is never signalled.
+    create_time: float = 0.0
+    argv: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
@@ -42,6 +46,8 @@ class HostInfo:
                 data["profile"],
                 data["started"],
                 data.get("fingerprint", ""),
+                float(data.get("create_time", 0.0)),
+                tuple(str(a) for a in data.get("argv", ())),
             )
         except (OSError, ValueError, KeyError, TypeError):
             return None
@@ -49,5 +55,8 @@ class HostInfo:
     def write(self, path: Path) -> None:
         """Write the info atomically."""
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({**self.__dict__, "addresses": list(self.addresses)}), encoding="utf-8")
+        tmp.write_text(
+            json.dumps({**self.__dict__, "addresses": list(self.addresses), "argv": list(self.argv)}),
+            encoding="utf-8",
+        )
         os.replace(tmp, path)

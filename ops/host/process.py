@@ -48,12 +48,37 @@ class HostStatus:
     log_file: Path
 
 
-def _is_host(pid: int) -> bool:
+#: Seconds two readings of one process's start time may differ by. psutil gives it as the boot time
+#: plus the ticks since boot; the kernel recomputes the boot time from the clock, and two processes
+#: reading it a moment apart were seen to disagree by a second. The exact argv must match as well.
+START_TIME_SLACK = 2.0
+
+
+def identify(info: HostInfo) -> psutil.Process | None:
+    """The process ``info`` records, or ``None`` when that pid is now another process (or none).
+
+    A pid file outlives its process (a crash, a reboot), and the system reuses pids: the process
+    must have the start time and the exact argv recorded when the host started. A record without
+    them (written by an older ``ops``) cannot be checked and counts as stale. The returned
+    ``psutil.Process`` keeps checking its own start time, so signalling it cannot reach a newer
+    process that was given the same pid since.
+    """
+    if not info.create_time or not info.argv:
+        return None
     try:
-        cmdline = " ".join(psutil.Process(pid).cmdline())
+        found = psutil.Process(info.pid)
+        same = (
+            abs(found.create_time() - info.create_time) < START_TIME_SLACK
+            and tuple(found.cmdline()) == info.argv
+        )
+        return found if same and found.status() != psutil.STATUS_ZOMBIE else None
     except psutil.Error:
-        return False
-    return "ops" in cmdline and "host" in cmdline and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        return None
+
+
+def is_host(info: HostInfo) -> bool:
+    """True when ``info``'s process is the host that wrote it (see :func:`identify`)."""
+    return identify(info) is not None
 
 
 def status(state: StackState, timeout: float = 2.0) -> HostStatus:
@@ -61,7 +86,7 @@ def status(state: StackState, timeout: float = 2.0) -> HostStatus:
     info = HostInfo.read(state.pid_file)
     if info is None:
         return HostStatus(state.name, False, False, None, None, state.log_file)
-    if not _is_host(info.pid):
+    if not is_host(info):
         return HostStatus(state.name, False, True, info, None, state.log_file)
     try:
         health = httpx.get(f"{info.url}/health", timeout=timeout).json()
@@ -103,7 +128,7 @@ def start(
             # replaces a container whose spec changed.
             if watch:
                 watch({"replacing": "the profile's models or gateway settings changed"})
-            _stop(state, current.info.pid)
+            _stop(state, current.info)
             current = status(state)
         if current.stale:
             state.pid_file.unlink(missing_ok=True)
@@ -198,19 +223,26 @@ def stop(state: StackState, timeout: float = 20.0) -> bool:
             if current.stale:
                 state.pid_file.unlink(missing_ok=True)
             return False
-        _stop(state, current.info.pid, timeout)
+        _stop(state, current.info, timeout)
         return True
 
 
-def _stop(state: StackState, pid: int, timeout: float = 20.0) -> None:
-    """SIGTERM ``pid`` and wait (SIGKILL after ``timeout``); the caller holds the host lock."""
-    process = psutil.Process(pid)
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout)
-    except psutil.TimeoutExpired:
-        process.kill()
-        process.wait(5)
+def _stop(state: StackState, info: HostInfo, timeout: float = 20.0) -> None:
+    """SIGTERM the host ``info`` records and wait (SIGKILL after ``timeout``); the caller holds the host lock.
+
+    Only the process :func:`identify` recognises is signalled; any other is left alone.
+    """
+    process = identify(info)
+    if process is not None:
+        try:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except psutil.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+        except psutil.NoSuchProcess:
+            pass  # it ended by itself meanwhile
     state.pid_file.unlink(missing_ok=True)
 
 

@@ -15,6 +15,7 @@ import threading
 import time
 
 import httpx
+import psutil
 import uvicorn
 
 from ops.errors import ModelError, ModelUnavailable, OpsError
@@ -152,8 +153,16 @@ def serve(config: HostConfig, settings: Settings | None = None) -> None:
     server = uvicorn.Server(
         uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=5)
     )
+    me = psutil.Process()
     info = HostInfo(
-        os.getpid(), config.port, tuple(addresses), config.profile, time.time(), config.fingerprint()
+        os.getpid(),
+        config.port,
+        tuple(addresses),
+        config.profile,
+        time.time(),
+        config.fingerprint(),
+        create_time=me.create_time(),
+        argv=tuple(me.cmdline()),
     )
     info.write(state.pid_file)
     log.info("gateway for stack %s on %s", config.stack, ", ".join(f"{a}:{config.port}" for a in addresses))

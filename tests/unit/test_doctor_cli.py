@@ -143,8 +143,13 @@ def test_no_profile_named_uses_the_one_running_stack(fake_checks, profile, capsy
     from ops.state import StackState
 
     state = StackState.for_stack("docunit").ensure()
-    # This test's own pid stands in for a live host: only its liveness is read.
-    HostInfo(os.getpid(), 1, ("127.0.0.1",), profile, time.time()).write(state.pid_file)
+    import psutil
+
+    # This test's own process stands in for a live host: its pid, start time and argv are checked.
+    me = psutil.Process()
+    HostInfo(
+        os.getpid(), 1, ("127.0.0.1",), profile, time.time(), "", me.create_time(), tuple(me.cmdline())
+    ).write(state.pid_file)
     fake_checks.append(Fake("host.a"))
     code, out, err = run(capsys, "doctor")
     assert code == 0 and f"profile: {profile}" in err and "docunit: 1 ok" in out
