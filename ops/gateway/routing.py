@@ -2,19 +2,24 @@
 
 A request's features are its task (a pluggable classifier; regexes by default), its estimated
 input size and whether it is private (marked with ``x-ops-private: true`` or ``metadata.private``,
-or containing personal data). The first rule whose conditions hold gives the candidates, tried in
-order with fallback; private requests are only ever sent to models that stay on this machine.
+containing personal data anywhere in its body, or a part that cannot be checked: an image, audio,
+a file, token ids). The first rule whose conditions hold gives the candidates, tried in order with
+fallback; private requests are only ever sent to models that stay on this machine (the gateway
+refuses a private request to a remote model on every other path too: see :class:`Privacy`).
 """
 
 from __future__ import annotations
 
+import functools
 import re
+import sys
+import unicodedata
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ops.profiles.schema import RoutingSpec, VirtualModel
+from ops.profiles.schema import DEFAULT_PRIVATE_PATTERNS, RoutingSpec, VirtualModel
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,85 @@ def request_text(body: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+#: Header values that mark a request private.
+_MARKED = ("1", "true", "yes", "on")
+#: Content parts that are text; any other part (image_url, input_audio, file...) cannot be checked.
+_TEXT_PARTS = ("text", "input_text", "output_text", "refusal")
+
+
+@functools.cache
+def _invisible() -> re.Pattern[str]:
+    """Every invisible format character (Unicode category Cf: zero-width spaces and joiners, soft hyphen...)."""
+    chars = [chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"]
+    return re.compile("[" + "".join(re.escape(c) for c in chars) + "]")
+
+
+def normalise(text: str) -> str:
+    """``text`` as the privacy patterns read it: NFKC (full-width ``＠`` and digits become ASCII), invisible
+    format characters removed (a zero-width space no longer splits a number)."""
+    if text.isascii():
+        return text
+    return _invisible().sub("", unicodedata.normalize("NFKC", text))
+
+
+def request_strings(body: object) -> Iterator[str]:
+    """Every string in a JSON body, keys included: messages, tool call arguments, names, ``input``..."""
+    stack = [body]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            for key, value in item.items():
+                if isinstance(key, str):
+                    yield key
+                stack.append(value)
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+
+
+def _unreadable(body: dict[str, Any]) -> str:
+    """Why part of the request cannot be checked for personal data ('' when all of it can)."""
+    messages = body.get("messages")
+    for message in messages if isinstance(messages, list) else []:
+        content = message.get("content") if isinstance(message, dict) else None
+        for part in content if isinstance(content, list) else []:
+            if isinstance(part, dict) and part.get("type", "text") not in _TEXT_PARTS:
+                return f"contains a non-text part ({str(part.get('type'))[:40]})"
+    given = body.get("input")
+    if isinstance(given, list) and any(
+        isinstance(x, int) or (isinstance(x, list) and x and all(isinstance(t, int) for t in x))
+        for x in given
+    ):
+        return "contains token ids, which cannot be checked for personal data"
+    return ""
+
+
+@dataclass
+class Privacy:
+    """Tells whether a request is private: marked so, or containing data that must not leave the machine."""
+
+    patterns: tuple[str, ...] = DEFAULT_PRIVATE_PATTERNS
+    compiled: list[re.Pattern[str]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.compiled = [re.compile(p) for p in self.patterns]
+
+    def reason(self, body: dict[str, Any], headers: dict[str, str]) -> str:
+        """Why the request is private, or '' when it is not."""
+        marked = headers.get("x-ops-private", "").strip().lower() in _MARKED
+        metadata = body.get("metadata")
+        if marked or (isinstance(metadata, dict) and metadata.get("private")):
+            return "marked private"
+        unreadable = _unreadable(body)
+        if unreadable:
+            return unreadable
+        text = "\n".join(normalise(s) for s in request_strings(body))
+        if any(p.search(text) for p in self.compiled):
+            return "contains personal data"
+        return ""
+
+
 @dataclass
 class Router:
     """Decides routes for the profile's virtual models and counts what happened."""
@@ -93,7 +177,7 @@ class Router:
 
     def __post_init__(self) -> None:
         self.classifier = _CLASSIFIERS[self.classifier_name](self.spec)
-        self.private_patterns = [re.compile(p) for p in self.spec.private_patterns]
+        self.privacy = Privacy(self.spec.private_patterns)
 
     def is_virtual(self, name: str) -> bool:
         """True when ``name`` is one of the profile's virtual models."""
@@ -107,15 +191,7 @@ class Router:
     def features(self, body: dict[str, Any], headers: dict[str, str]) -> Features:
         """Task, size and privacy of one request."""
         text = request_text(body)
-        marked = headers.get("x-ops-private", "").lower() in ("1", "true", "yes") or bool(
-            isinstance(body.get("metadata"), dict) and body["metadata"].get("private")
-        )
-        reason = "marked private" if marked else ""
-        if not marked:
-            for pattern in self.private_patterns:
-                if pattern.search(text):
-                    reason = "contains personal data"
-                    break
+        reason = self.privacy.reason(body, headers)
         # About four characters a token for English text: enough to route by size.
         return Features(self.classifier.classify(text), len(text) // 4 + 1, bool(reason), reason)
 

@@ -123,7 +123,9 @@ class ModelSpec(Strict):
     )
     remote: bool | None = Field(
         default=None,
-        description="requests to it leave the machine; default: true for a `url` that is not loopback",
+        description="requests to it leave the machine; default: true for every `url:` model (a loopback "
+        "URL may be a tunnel), false for models this host serves (catalog, path, recipe); say `false` "
+        "for a `url:` server that really runs on this machine",
     )
     task: Literal["chat", "embeddings"] = "chat"
     context: int | None = Field(
@@ -173,15 +175,14 @@ class ModelSpec(Strict):
 
     @property
     def leaves_machine(self) -> bool:
-        """True when requests to this model leave the machine (private requests never go there)."""
+        """True when requests to this model leave the machine (private requests never go there).
+
+        A model is local only when this host serves it (catalog, path, recipe) or the profile says so
+        (``remote: false``): a loopback ``url:`` proves nothing, it may be a tunnel to anywhere.
+        """
         if self.remote is not None:
             return self.remote
-        if not self.url:
-            return False
-        from urllib.parse import urlparse
-
-        host = urlparse(self.url).hostname or ""
-        return host not in ("127.0.0.1", "localhost", "::1")
+        return self.url is not None
 
     @property
     def provider(self) -> str:
@@ -197,13 +198,24 @@ DEFAULT_TASKS: dict[str, tuple[str, ...]] = {
         r"\b(code|python|javascript|typescript|rust|java|sql|regex|bash|compile|stack trace|bug|refactor)\b",
     ),
 }
-#: Default personal-data patterns: a request that matches one never leaves the machine.
+#: Default personal-data patterns: a request that matches one never leaves the machine. They read
+#: the request normalised (NFKC, invisible format characters removed: see ``ops.gateway.routing``), so
+#: ``＠``, full-width digits and zero-width spaces inside a number need no pattern of their own. Numbers
+#: are matched by their shape (groups and separators), so years, dates and prices are not personal data.
 DEFAULT_PRIVATE_PATTERNS: tuple[str, ...] = (
-    r"[\w.+-]+@[\w-]+\.[\w.-]+",  # e-mail address
-    r"\+?\d[\d ()-]{8,}\d",  # phone number
+    r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+",  # e-mail address
+    r"\+\d(?:[ ./()-]{0,2}\d){7,14}(?!\d)",  # international phone number: +49 170 1234567
+    # North American phone number: 555.123.4567, (555) 123-4567, 555-123-4567, 5551234567
+    r"(?<![\w.,/-])\(?\d{3}\)?[ .-]?\d{3}[ .-]?\d{4}(?![\w/-]|[.,]\d)",
+    # national phone number with a trunk 0: 0170 1234567, 030 12345678, 020 7946 0958
+    r"(?<![\w.,/+-])\(?0\d{2,4}\)?[ /.-]?\d{3,4}[ .-]?\d{3,5}(?![\w/-]|[.,]\d)",
     r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){3,7}\b",  # IBAN
-    r"\b(?:\d[ -]?){13,16}\b",  # payment card number
-    r"\b\d{3}-\d{2}-\d{4}\b",  # US social security number
+    # payment card number (Visa, Mastercard, Discover, Amex), in groups or not
+    r"(?<![\w.,-])(?:4\d{3}|5[1-5]\d{2}|6\d{3}|222[1-9]|22[3-9]\d|2[3-6]\d{2}|27[01]\d|2720)"
+    r"(?:[ .-]?\d{4}){3}(?![\w-]|[.,]\d)",
+    r"(?<![\w.,-])3[47]\d{2}[ .-]?\d{6}[ .-]?\d{5}(?![\w-]|[.,]\d)",
+    # US social security number, with dashes, spaces, dots or none: 123-45-6789, 123456789
+    r"(?<![\w.,$€£-])(?!000|666|9\d\d)\d{3}([ .-]?)(?!00)\d{2}\1(?!0000)\d{4}(?![\w-]|[.,]\d)",
 )
 
 
