@@ -18,10 +18,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as HttpRoute
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
-from ops.gateway.routing import Router
+from ops.gateway.routing import Privacy, Router
 from ops.gateway.table import ModelState, ModelTable, Route
 from ops.gateway.upstream import UpstreamFailed, Upstreams, error_response
-from ops.profiles.schema import RoutingSpec
+from ops.profiles.schema import DEFAULT_PRIVATE_PATTERNS, RoutingSpec
 from ops.secrets import Secret
 
 #: Called by the admin routes to load or unload a model in the host; returns when done.
@@ -49,18 +49,21 @@ class GatewayConfig:
     started: float = field(default_factory=time.time)
     upstream_timeout: float = 600.0
     routing: RoutingSpec | None = None
+    #: What counts as personal data when there is no ``routing`` (which then has its own).
+    private_patterns: tuple[str, ...] = DEFAULT_PRIVATE_PATTERNS
 
 
 def create_app(table: ModelTable, config: GatewayConfig, control: Control | None = None) -> Starlette:
     """The gateway application for ``table``; ``control`` enables the load/unload admin routes."""
     upstreams = Upstreams(config.upstream_timeout)
-    router = (
-        Router(
-            config.routing, remote=lambda alias: table.routes[alias].remote if alias in table.routes else True
-        )
-        if config.routing
-        else None
-    )
+
+    def remote(name: str) -> bool:
+        """True when requests to ``name`` leave the machine (and for a name not known yet: fail closed)."""
+        route = table.resolve(name)
+        return route.remote if route is not None else True
+
+    router = Router(config.routing, remote=remote) if config.routing else None
+    privacy = router.privacy if router else Privacy(config.private_patterns)
     expected = f"Bearer {config.key.reveal()}".encode()
 
     def authorised(request: Request) -> None:
@@ -121,6 +124,31 @@ def create_app(table: ModelTable, config: GatewayConfig, control: Control | None
             )
         return route
 
+    def keep_private(route: Route, body: dict[str, Any], request: Request) -> None:
+        """Refuse (never forward) a private request to a model whose requests leave the machine."""
+        if not route.remote:
+            return
+        reason = privacy.reason(body, dict(request.headers))
+        if not reason:
+            return
+        local = [a for a, r in table.routes.items() if not r.remote and r.task == route.task]
+        if reason == "marked private":
+            undo = "or drop the private mark (`x-ops-private`, `metadata.private`)"
+        elif reason == "contains personal data":
+            undo = (
+                "or remove the personal data (e-mail addresses, phone, IBAN, card or social security numbers)"
+            )
+        else:
+            undo = "or send text only"
+        raise GatewayError(
+            403,
+            f"model {route.alias!r} is remote (requests to it leave this machine) and this request is "
+            f"private ({reason}), so it was not sent. Use a model that stays on this machine "
+            f"({', '.join(local) or 'this stack serves none'}), {undo}; a `url:` model that really runs "
+            "here can say `remote: false` in the profile",
+            code="private_request_to_remote_model",
+        )
+
     async def forward(route: Route, path: str, body: dict[str, Any]) -> Response:
         try:
             upstream = await upstreams.send(route, path, body)
@@ -135,9 +163,10 @@ def create_app(table: ModelTable, config: GatewayConfig, control: Control | None
         router.counts[f"requests:{name}"] += 1
         if not decision.candidates:
             raise GatewayError(
-                503,
-                f"no route for this request ({decision.reason}): every candidate leaves the machine",
-                kind="service_unavailable",
+                403,
+                f"no route for this private request ({decision.reason}): every model {name!r} routes it to "
+                "leaves this machine, so it was not sent. Add a local model to the rule, or pick one that "
+                "stays on this machine",
                 code="no_private_route",
             )
         first_byte = router.spec.models[name].timeout
@@ -147,6 +176,8 @@ def create_app(table: ModelTable, config: GatewayConfig, control: Control | None
             route = table.resolve(alias)
             if route is None or table.state(route.alias) != ModelState.READY:
                 raise UpstreamFailed(f"{alias}: not ready")
+            if decision.features.private and route.remote:  # decide() removed them; never send one anyway
+                raise UpstreamFailed(f"{alias}: remote, and the request is private")
             candidate = dict(body)
             _fill_max_tokens(candidate, config.default_max_tokens, route.context)
             _fill_defaults(candidate, route)
@@ -199,6 +230,7 @@ def create_app(table: ModelTable, config: GatewayConfig, control: Control | None
             "task": route.task,
             "context_length": route.context,
             "tool_calling": route.tools,
+            "remote": route.remote,
         }
 
     async def health(request: Request) -> Response:
@@ -219,6 +251,8 @@ def create_app(table: ModelTable, config: GatewayConfig, control: Control | None
             "owned_by": "ops-router",
             "ready": any(table.state(t) == ModelState.READY for t in targets),
             "routes_to": list(targets),
+            # It may send a request away (private ones never are).
+            "remote": any(remote(t) for t in targets),
         }
 
     async def models(request: Request) -> Response:
@@ -254,6 +288,7 @@ def create_app(table: ModelTable, config: GatewayConfig, control: Control | None
         route = route_for(body, "chat")
         if not isinstance(body.get("messages"), list) or not body["messages"]:
             raise GatewayError(400, "`messages` must be a non-empty list")
+        keep_private(route, body, request)
         _fill_max_tokens(body, config.default_max_tokens, route.context)
         _fill_defaults(body, route)
         _strip_tools(body, route)
@@ -269,6 +304,7 @@ def create_app(table: ModelTable, config: GatewayConfig, control: Control | None
                 code="model_not_found",
             )
         route = route_for(body, "embeddings")
+        keep_private(route, body, request)
         return await forward(route, "/embeddings", body)
 
     async def admin(request: Request) -> Response:

@@ -63,7 +63,9 @@ class Host:
         """Prepare and warm up every planned model; a failure marks that model failed, not the host."""
         for plan in plans:
             if plan.use:
-                self.table.put(Route(plan.alias, "", "", task=plan.spec.task), ModelState.LOADING)
+                # Says where it runs from the start: a remote model that never loads is still listed remote.
+                placeholder = Route(plan.alias, "", "", task=plan.spec.task, remote=plan.spec.leaves_machine)
+                self.table.put(placeholder, ModelState.LOADING)
         for plan in plans:
             if not plan.use:
                 log.warning("model %s %s", plan.alias, plan.reason)
@@ -148,6 +150,7 @@ def serve(config: HostConfig, settings: Settings | None = None) -> None:
         default_max_tokens=gateway.default_max_tokens,
         max_body_bytes=gateway.max_body_bytes,
         routing=gateway.routing if gateway.routing.models else None,
+        private_patterns=gateway.routing.private_patterns,
     )
     app = create_app(host.table, gateway_config, control=host.control)
     server = uvicorn.Server(

@@ -1,4 +1,4 @@
-"""A real local OpenAI-compatible HTTP server for routing tests: answers, fails with 500, or stalls."""
+"""A real local OpenAI-compatible HTTP server for routing tests: answers (chat and embeddings), fails with 500, or stalls."""
 
 from __future__ import annotations
 
@@ -16,7 +16,10 @@ from starlette.routing import Route
 
 
 class StubUpstream:
-    """``mode``: ``ok`` (answers "from NAME"), ``fail`` (HTTP 500) or ``stall`` (no answer for a minute)."""
+    """``mode``: ``ok`` (answers "from NAME"), ``fail`` (HTTP 500) or ``stall`` (no answer for a minute).
+
+    ``received`` holds every chat and embeddings body it was sent, in order.
+    """
 
     def __init__(self, name: str, mode: str = "ok"):
         self.name, self.mode = name, mode
@@ -28,6 +31,7 @@ class StubUpstream:
             routes=[
                 Route("/v1/models", self._models, methods=["GET"]),
                 Route("/v1/chat/completions", self._chat, methods=["POST"]),
+                Route("/v1/embeddings", self._embeddings, methods=["POST"]),
             ]
         )
         self.server = uvicorn.Server(
@@ -51,6 +55,13 @@ class StubUpstream:
 
     async def _models(self, request: Request) -> Response:
         return JSONResponse({"object": "list", "data": [{"id": "m", "object": "model"}]})
+
+    async def _embeddings(self, request: Request) -> Response:
+        body = await request.json()
+        self.received.append(body)
+        texts = body["input"] if isinstance(body.get("input"), list) else [body.get("input")]
+        data = [{"object": "embedding", "index": i, "embedding": [1.0, 0.0]} for i, _ in enumerate(texts)]
+        return JSONResponse({"object": "list", "data": data, "model": "m"})
 
     async def _chat(self, request: Request) -> Response:
         body = await request.json()

@@ -24,6 +24,7 @@ def routed(tmp_path_factory):
         StubUpstream("cloud") as cloud,
         StubUpstream("flaky", "fail") as flaky,
         StubUpstream("stall", "stall") as stall,
+        StubUpstream("here") as here,
     ):
         port = free_port()
         path = tmp_path_factory.mktemp("routing") / "routed.yaml"
@@ -36,10 +37,13 @@ models:
   flaky: {{url: "{flaky.url}", model: m}}
   stall: {{url: "{stall.url}", model: m}}
   keyed: {{url: "{cloud.url}", model: m, api_key_env: OPS_TEST_KEY_NOT_SET, remote: true}}
+  cloud-embed: {{url: "{cloud.url}", model: m, task: embeddings, remote: true}}
+  here: {{url: "{here.url}", model: m, remote: false}}
 gateway:
   port: {port}
   bind: [127.0.0.1]
   default_max_tokens: 8
+  aliases: {{gpt-4o-mini: cloud}}
   routing:
     models:
       auto:
@@ -75,6 +79,7 @@ gateway:
                 "cloud": cloud,
                 "flaky": flaky,
                 "stall": stall,
+                "here": here,
             }
         finally:
             process.stop(state)
@@ -180,3 +185,123 @@ def test_a_cloud_model_without_its_key_is_unavailable_not_failed(routed):
     response = chat(routed, "keyless")
     assert response.status_code == 200 and response.headers["x-ops-route"] == "tiny"
     assert "keyed: not ready" in response.headers["x-ops-route-reason"]
+
+
+def post(r, path: str, body: dict, headers=None) -> httpx.Response:
+    auth = {"authorization": f"Bearer {r['key']}", **(headers or {})}
+    return httpx.post(f"{r['url']}{path}", json=body, headers=auth, timeout=60)
+
+
+def say(text: str) -> list[dict]:
+    return [{"role": "user", "content": text}]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "headers"),
+    [
+        ("/chat/completions", {"model": "cloud", "messages": PROMPT}, {"x-ops-private": "true"}),
+        ("/chat/completions", {"model": "cloud", "messages": say("Mail anna.schmidt＠example.org")}, {}),
+        ("/chat/completions", {"model": "flaky", "messages": say("Call 555.123\u200b.4567")}, {}),
+        ("/chat/completions", {"model": "gpt-4o-mini", "messages": say("SSN 123456789, thanks")}, {}),
+        (
+            "/chat/completions",
+            {"model": "gpt-4o-mini", "messages": PROMPT, "metadata": {"private": True}},
+            {},
+        ),
+        (
+            "/chat/completions",
+            {
+                "model": "cloud",
+                "messages": [
+                    {"role": "user", "content": "Book it"},
+                    {
+                        "role": "assistant",
+                        "content": None,
+                        "tool_calls": [
+                            {
+                                "id": "c1",
+                                "type": "function",
+                                "function": {"name": "book", "arguments": '{"phone": "+49 170 1234567"}'},
+                            }
+                        ],
+                    },
+                ],
+            },
+            {},
+        ),
+        (
+            "/chat/completions",
+            {
+                "model": "cloud",
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "text", "text": "What is in this picture?"},
+                            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+                        ],
+                    }
+                ],
+            },
+            {},
+        ),
+        ("/embeddings", {"model": "cloud-embed", "input": ["Anna's number is (555) 123-4567"]}, {}),
+        ("/embeddings", {"model": "cloud-embed", "input": "quarterly report"}, {"x-ops-private": "1"}),
+    ],
+    ids=[
+        "direct-marked",
+        "direct-fullwidth-at",
+        "loopback-url-zero-width-phone",
+        "alias-ssn",
+        "alias-metadata",
+        "tool-call-arguments",
+        "image-part",
+        "embeddings-phone",
+        "embeddings-marked",
+    ],
+)
+def test_a_private_request_to_a_remote_model_is_refused_and_never_sent(routed, path, body, headers):
+    sent = len(routed["cloud"].received), len(routed["flaky"].received)
+    response = post(routed, path, body, headers)
+    assert response.status_code == 403, response.text
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error" and error["code"] == "private_request_to_remote_model"
+    assert "leave this machine" in error["message"] and "was not sent" in error["message"]
+    assert (len(routed["cloud"].received), len(routed["flaky"].received)) == sent, "it reached the upstream"
+
+
+def test_the_same_requests_without_private_data_do_reach_the_remote_model(routed):
+    before = len(routed["cloud"].received)
+    assert post(routed, "/chat/completions", {"model": "gpt-4o-mini", "messages": PROMPT}).status_code == 200
+    embedded = post(routed, "/embeddings", {"model": "cloud-embed", "input": ["quarterly report 2024"]})
+    assert embedded.status_code == 200, embedded.text
+    assert len(routed["cloud"].received) == before + 2
+
+
+def test_a_url_model_the_profile_says_is_local_gets_private_requests(routed):
+    before = len(routed["here"].received)
+    response = post(routed, "/chat/completions", {"model": "here", "messages": say("Mail a.b@example.com")})
+    assert response.status_code == 200, response.text
+    assert len(routed["here"].received) == before + 1
+
+
+def test_models_say_which_leave_the_machine(routed):
+    headers = {"authorization": f"Bearer {routed['key']}"}
+    listed = {m["id"]: m for m in httpx.get(f"{routed['url']}/models", headers=headers).json()["data"]}
+    remote = {name: card["remote"] for name, card in listed.items()}
+    assert remote == {
+        "tiny": False,
+        "tiny-int4": False,
+        "cloud": True,
+        "flaky": True,  # a loopback url: may be a tunnel, so remote unless the profile says otherwise
+        "stall": True,
+        "keyed": True,
+        "cloud-embed": True,
+        "here": False,  # `remote: false`
+        "auto": True,  # may route to cloud (private requests never)
+        "slow": True,
+        "broken": True,
+        "keyless": True,
+    }
+    one = httpx.get(f"{routed['url']}/models/gpt-4o-mini", headers=headers).json()
+    assert one["id"] == "cloud" and one["remote"] is True
