@@ -17,7 +17,7 @@ import threading
 
 import chainlit as cl
 from chainlit.input_widget import Select
-from rag.gateway import GatewayError, ModelCard
+from rag.gateway import GatewayError, ModelCard, local_only
 from rag.library import Library
 from rag.prompt import build, plan
 from rag.settings import Settings
@@ -80,8 +80,11 @@ else:
 
 
 async def chat_models() -> list[ModelCard]:
-    """The gateway's chat models, the preferred ones (``RAG_MODELS``) first."""
-    cards = [c for c in await LIBRARY.gateway.models() if c.task != "embeddings"]
+    """The gateway's chat models that stay on this machine (any, with RAG_ALLOW_REMOTE_MODELS), the
+    preferred ones (``RAG_MODELS``) first."""
+    cards = local_only(
+        [c for c in await LIBRARY.gateway.models() if c.task != "embeddings"], SETTINGS.allow_remote
+    )
     order = {name: i for i, name in enumerate(SETTINGS.models)}
     return sorted(cards, key=lambda c: order.get(c.id, len(order)))
 
@@ -172,8 +175,10 @@ async def answer(message: cl.Message) -> None:
     notices = []
     if model not in cards:
         if not cards:
+            where = "" if SETTINGS.allow_remote else " that stays on this machine"
             await cl.Message(
-                content="The gateway lists no chat model right now: `ops up` brings them back."
+                content=f"The gateway lists no chat model{where} right now: `ops up` brings them back."
+                + ("" if SETTINGS.allow_remote else " (RAG_ALLOW_REMOTE_MODELS=true allows remote ones.)")
             ).send()
             return
         replacement = next(iter(cards))

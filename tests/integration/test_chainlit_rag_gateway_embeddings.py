@@ -96,7 +96,7 @@ def stack(home, tmp_path_factory, docker_client, base_image):
 name: {STACK}
 models:
   tiny: {{path: bundled:tiny-fp32}}
-  bag: {{url: "http://127.0.0.1:{server.port}/v1", task: embeddings}}
+  bag: {{url: "http://127.0.0.1:{server.port}/v1", task: embeddings, remote: false}}
 gateway: {{port: {gateway_port}, bind: [127.0.0.1, stack-gateway], default_max_tokens: 16}}
 services:
   rag:

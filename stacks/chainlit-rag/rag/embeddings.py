@@ -13,6 +13,8 @@ from typing import Protocol
 import httpx
 import numpy as np
 
+from rag.gateway import PRIVATE_HEADER
+
 log = logging.getLogger(__name__)
 
 #: all-MiniLM-L6-v2 was trained on inputs of at most 256 word pieces (sentence-transformers' limit).
@@ -82,10 +84,11 @@ class LocalEmbedder:
 class GatewayEmbedder:
     """An embeddings model served by the stack's gateway (OpenAI ``/v1/embeddings``)."""
 
-    def __init__(self, base_url: str, key: str, model: str, timeout: float = 60):
+    def __init__(self, base_url: str, key: str, model: str, timeout: float = 60, private: bool = True):
         self.base_url = base_url.rstrip("/")
         self.model = model
-        self._headers = {"authorization": f"Bearer {key}"}
+        # Private: the gateway refuses to send the passages to a model that leaves the machine.
+        self._headers = {"authorization": f"Bearer {key}", **(PRIVATE_HEADER if private else {})}
         self._timeout = timeout
 
     @property
@@ -110,14 +113,32 @@ class GatewayEmbedder:
 
 
 def choose(
-    cards: list[dict], base_url: str, key: str, local_dir: Path | str | None, wanted: str = ""
+    cards: list[dict],
+    base_url: str,
+    key: str,
+    local_dir: Path | str | None,
+    wanted: str = "",
+    allow_remote: bool = False,
 ) -> Embedder | None:
-    """The gateway's embeddings model (``wanted``, else the first listed), else the local MiniLM, else None."""
-    served = [c["id"] for c in cards if c.get("task") == "embeddings"]
+    """The gateway's embeddings model (``wanted``, else the first listed), else the local MiniLM, else None.
+
+    Only models that stay on this machine are used unless ``allow_remote`` (a card that does not say
+    ``"remote": false`` counts as remote): the documents are not sent away to be embedded.
+    """
+    served = [
+        c["id"]
+        for c in cards
+        if c.get("task") == "embeddings" and (allow_remote or c.get("remote", True) is False)
+    ]
+    if wanted and wanted not in served and any(c.get("id") == wanted for c in cards):
+        log.warning(
+            "embeddings model %s leaves this machine: not used (RAG_ALLOW_REMOTE_MODELS=true allows it)",
+            wanted,
+        )
     if wanted and wanted in served:
-        return GatewayEmbedder(base_url, key, wanted)
+        return GatewayEmbedder(base_url, key, wanted, private=not allow_remote)
     if served and not wanted:
-        return GatewayEmbedder(base_url, key, served[0])
+        return GatewayEmbedder(base_url, key, served[0], private=not allow_remote)
     if local_dir and (Path(local_dir) / "model.onnx").is_file():
         return LocalEmbedder(local_dir)
     log.warning("no embeddings model: retrieval is lexical (BM25) only")

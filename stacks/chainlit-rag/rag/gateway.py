@@ -14,6 +14,8 @@ import httpx
 
 #: Connecting should be instant on one machine; an answer may take long on a big model.
 TIMEOUT = httpx.Timeout(120.0, connect=5.0)
+#: Marks a request private: the gateway never sends it to a model that leaves the machine.
+PRIVATE_HEADER = {"x-ops-private": "true"}
 
 
 class GatewayError(Exception):
@@ -28,6 +30,13 @@ class ModelCard:
     task: str = "chat"
     context_length: int | None = None
     ready: bool = True
+    #: Requests to it leave the machine (a gateway that does not say is taken at its worst).
+    remote: bool = True
+
+
+def local_only(cards: list[ModelCard], allow_remote: bool) -> list[ModelCard]:
+    """The cards the app may use: all of them when remote models are allowed, else the local ones."""
+    return list(cards) if allow_remote else [c for c in cards if not c.remote]
 
 
 def _cards(payload: dict) -> list[ModelCard]:
@@ -40,6 +49,7 @@ def _cards(payload: dict) -> list[ModelCard]:
                     str(item.get("task") or "chat"),
                     item.get("context_length") if isinstance(item.get("context_length"), int) else None,
                     item.get("ready", True) is not False,
+                    item.get("remote", True) is not False,
                 )
             )
     return cards
@@ -61,6 +71,11 @@ def _http_problem(status: int, body: str, model: str = "") -> GatewayError:
         message = body[:200]
     if status == 401:
         return GatewayError("The gateway refused this app's key: the stack needs `ops up` again.")
+    if status == 403 and model:
+        return GatewayError(
+            f"The model `{model}` leaves this machine, and this app keeps the documents here ({message}). "
+            "Pick a local model, or set RAG_ALLOW_REMOTE_MODELS=true for the app."
+        )
     if status == 404 and model:
         return GatewayError(f"The model `{model}` is not served any more ({message}). Pick another model.")
     if status == 503:
@@ -69,11 +84,15 @@ def _http_problem(status: int, body: str, model: str = "") -> GatewayError:
 
 
 class Gateway:
-    """A client of ``BASE_URL`` (``.../v1``) with the stack's bearer key."""
+    """A client of ``BASE_URL`` (``.../v1``) with the stack's bearer key.
 
-    def __init__(self, base_url: str, key: str, timeout: httpx.Timeout = TIMEOUT):
+    ``private``: mark every request private (``x-ops-private: true``): the gateway then refuses to
+    send it to a model that leaves the machine, and routes a virtual model to local ones only.
+    """
+
+    def __init__(self, base_url: str, key: str, timeout: httpx.Timeout = TIMEOUT, private: bool = True):
         self.base_url = base_url.rstrip("/")
-        self.headers = {"authorization": f"Bearer {key}"}
+        self.headers = {"authorization": f"Bearer {key}", **(PRIVATE_HEADER if private else {})}
         self.timeout = timeout
 
     def models_sync(self) -> list[ModelCard]:

@@ -1,9 +1,10 @@
 """The document library as the app and the ingest command share it: seed, sync, and search.
 
-The embedder is chosen at each sync (the gateway's embeddings model when it lists one, else MiniLM
-in-process) and written into the index; a process that only searches (the app, after
-``ops rag ingest`` synced in another process) takes the embedder the index names, so queries and
-passages are always embedded by the same model.
+The embedder is chosen at each sync (the gateway's embeddings model when it lists one that stays on
+this machine, a remote one only with RAG_ALLOW_REMOTE_MODELS; else MiniLM in-process) and written
+into the index; a process that only searches (the app, after ``ops rag ingest`` synced in another
+process) takes the embedder the index names, so queries and passages are always embedded by the
+same model.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class Library:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.store = Store(settings.index)
-        self.gateway = Gateway(settings.base_url, settings.key)
+        self.gateway = Gateway(settings.base_url, settings.key, private=not settings.allow_remote)
         self._lock = threading.Lock()
         self._embedders: dict[str, embeddings.Embedder] = {}
         self._retriever: Retriever | None = None
@@ -49,7 +50,9 @@ class Library:
                 reraise=True,
             ):
                 with attempt:
-                    cards = [{"id": c.id, "task": c.task} for c in self.gateway.models_sync()]
+                    cards = [
+                        {"id": c.id, "task": c.task, "remote": c.remote} for c in self.gateway.models_sync()
+                    ]
         except GatewayError as exc:
             log.info("no gateway for the embeddings choice (%s); using the local model", exc)
             cards = []
@@ -59,6 +62,7 @@ class Library:
             self.settings.key,
             self.settings.embedder_dir,
             self.settings.embeddings_model,
+            self.settings.allow_remote,
         )
         return self._remember(chosen)
 
@@ -70,7 +74,11 @@ class Library:
             return self._embedders[embedder_id]
         kind, _, name = embedder_id.partition(":")
         if kind == "gateway":
-            return self._remember(embeddings.GatewayEmbedder(self.settings.base_url, self.settings.key, name))
+            return self._remember(
+                embeddings.GatewayEmbedder(
+                    self.settings.base_url, self.settings.key, name, private=not self.settings.allow_remote
+                )
+            )
         folder = self.settings.embedder_dir
         if folder and (Path(folder) / "model.onnx").is_file():
             return self._remember(embeddings.LocalEmbedder(folder))

@@ -46,6 +46,15 @@ def _temperature(env: Mapping[str, str], name: str, default: float) -> float:
     return number
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    value = env.get(name, "").strip().lower()
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise SystemExit(f"{name} must be true or false, got {value!r}")
+
+
 def _path(env: Mapping[str, str], name: str, default: str | None) -> Path | None:
     value = env.get(name, default or "")
     return Path(value) if value else None
@@ -64,6 +73,9 @@ class Settings:
     #: Preferred chat models, in order (the gateway's list decides what is really there).
     models: tuple[str, ...]
     embeddings_model: str
+    #: False (the default): only models that stay on this machine answer and embed, and every request
+    #: is marked private (``x-ops-private``), so the gateway never sends the documents away.
+    allow_remote: bool
     chunk_size: int
     chunk_overlap: int
     #: Passages retrieved and listed as sources.
@@ -94,6 +106,7 @@ class Settings:
             key=env.get("OPENAI_API_KEY", ""),
             models=models,
             embeddings_model=env.get("RAG_EMBEDDINGS_MODEL", "").strip(),
+            allow_remote=_flag(env, "RAG_ALLOW_REMOTE_MODELS"),
             chunk_size=_int(env, "RAG_CHUNK_SIZE", DEFAULT_SIZE),
             chunk_overlap=_int(env, "RAG_CHUNK_OVERLAP", DEFAULT_OVERLAP),
             top_k=_int(env, "RAG_TOP_K", 4, minimum=1),
