@@ -77,6 +77,12 @@ class ProbeTimeout(OpsError):
     evidence: list[str] = []
 
 
+class Interrupted(OpsError):
+    """Ctrl-C ended a command that changes things; the message says what it left and the hint what to do."""
+
+    exit_code = ExitCode.INTERRUPTED
+
+
 class ConflictError(OpsError):
     """A resource (port, lock) is held by something else."""
 

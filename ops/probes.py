@@ -16,6 +16,7 @@ from typing import Protocol
 import httpx
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
 
+from ops import interrupt
 from ops.docker_engine import Container
 from ops.errors import ProbeTimeout
 
@@ -121,13 +122,15 @@ def wait_for(
     """Ask ``probe`` until it passes; on timeout raise :class:`ProbeTimeout` with its evidence.
 
     ``fail_fast`` may return a reason to stop waiting at once (for example: the container exited
-    and will not come back); ``evidence`` gives the log lines to attach to the error.
+    and will not come back); ``evidence`` gives the log lines to attach to the error. Ctrl-C
+    (see :mod:`ops.interrupt`) ends the wait at once with :class:`~ops.interrupt.Cancelled`.
     """
     last = ProbeResult(False, "not asked yet")
     started = time.monotonic()
 
     def attempt() -> ProbeResult | None:
         nonlocal last
+        interrupt.check()
         last = probe.check()
         if last.ok:
             return last
@@ -137,7 +140,10 @@ def wait_for(
         return None
 
     retrying = Retrying(
-        wait=wait_fixed(interval), stop=stop_after_delay(timeout), retry=retry_if_result(lambda r: r is None)
+        wait=wait_fixed(interval),
+        stop=stop_after_delay(timeout),
+        retry=retry_if_result(lambda r: r is None),
+        sleep=interrupt.sleep,
     )
     try:
         result = retrying(attempt)

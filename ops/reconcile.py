@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import docker.errors
 
-from ops import labels
+from ops import interrupt, labels
 from ops.docker_engine import Container, Volume
 from ops.errors import DockerError, ProbeTimeout
 from ops.network import ensure_network, network_name
@@ -173,6 +173,7 @@ def _refused(what: str):
 
 
 def _converge(client, spec: ContainerSpec, verb: str, container, say: Say):
+    interrupt.check()  # after Ctrl-C, start nothing new
     if verb == "replace" and container is not None:
         with _refused(f"remove {spec.name} to replace it"):
             container.remove(force=True)

@@ -22,6 +22,7 @@ from tenacity import (
     wait_fixed,
 )
 
+from ops import interrupt
 from ops.errors import ConflictError, ModelError, ProbeTimeout
 from ops.host import ports
 from ops.host.config import HostConfig
@@ -171,7 +172,10 @@ def _wait_pid_file(state: StackState, process: subprocess.Popen, timeout: float)
 def _poll(check: Callable[[], object], interval: float, timeout: float):
     """Call ``check`` until it returns something other than ``None``; its exceptions end the wait."""
     retrying = Retrying(
-        wait=wait_fixed(interval), stop=stop_after_delay(timeout), retry=retry_if_result(lambda r: r is None)
+        wait=wait_fixed(interval),
+        stop=stop_after_delay(timeout),
+        retry=retry_if_result(lambda r: r is None),
+        sleep=interrupt.sleep,  # Ctrl-C ends the wait at once (ops.interrupt)
     )
     return retrying(check)
 
@@ -257,6 +261,7 @@ def _check_free_after_a_death(addresses: list[str], port: int, timeout: float = 
     for attempt in Retrying(
         stop=stop_after_delay(timeout),
         wait=wait_fixed(0.1),
+        sleep=interrupt.sleep,
         retry=retry_if_exception_type(ConflictError),
         reraise=True,
     ):

@@ -323,6 +323,37 @@ def test_apply_waits_on_a_tcp_health_probe_of_the_published_port(client):
     assert f"web: ready (tcp://127.0.0.1:{port})" in said
 
 
+def test_ctrl_c_stops_every_wait_at_once_and_starts_nothing_more(client):
+    """Ctrl-C while a worker thread waits for a probe (here 60 s, asked every 10 s) ends the wait
+    within a moment: the main thread no longer waits for the worker, and no later wave starts."""
+    import os
+    import signal
+    import threading
+
+    from ops import interrupt
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # bound, never listening: refused at once, every time
+    slow = make_spec(
+        "api",
+        ports=(PortMapping("127.0.0.1", port, 80),),
+        health=HealthSpec(tcp=True, timeout=60, interval=10),
+    )
+    specs = specs_of(slow, make_spec("web", depends_on=("api",)))
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    started = time.monotonic()
+    with interrupt.watching():
+        with pytest.raises(KeyboardInterrupt):
+            timer.start()
+            run_up(client, specs)
+        assert interrupt.REQUESTED.is_set()
+    assert time.monotonic() - started < 2
+    assert not interrupt.REQUESTED.is_set()  # later waits of this process are not cancelled
+    assert ("create", "ops-dev-web") not in client.events
+    assert [t for t in threading.enumerate() if t.name.startswith("ThreadPoolExecutor")] == []
+
+
 def test_apply_stops_waiting_when_the_container_exits_and_starts_no_later_wave(client):
     client.add_image(
         "crash:1", ident="sha256:" + "3" * 64, exits_with=3, logs=("starting", "boom: no config")
