@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ops import interrupt, labels, reconcile
-from ops.errors import ConflictError, DockerError, Interrupted, OpsError
+from ops import labels, reconcile
+from ops.errors import ConflictError, DockerError, OpsError
 from ops.host import ports, process
 from ops.images.service import ensure_service_image
 from ops.locks import file_lock
@@ -27,7 +27,7 @@ from ops.plan import ModelPlan, StackPlan
 from ops.services import StackContext
 from ops.services.spec import ContainerSpec, Mount
 from ops.settings import Settings
-from ops.stack import GATEWAY_KEY, prepare_state
+from ops.stack import GATEWAY_KEY, SERVICE_KEY_PREFIX, SETUP_DONE_PREFIX, prepare_state, service_key
 from ops.state import StackState
 
 Say = Callable[[str], None]
@@ -74,6 +74,17 @@ def context(plan: StackPlan, state: StackState, models: tuple[str, ...] | None =
     return plan.wiring(state.secrets, state.secrets.get_or_create(GATEWAY_KEY), models)
 
 
+def revoke_keys(state: StackState, plan: StackPlan) -> list[str]:
+    """Delete the gateway keys of services the plan does not run (removed or disabled); returns their names.
+
+    The host reads the secrets store again when it changes: such a key is refused from then on.
+    """
+    wanted = {service_key(name) for name in plan.enabled}
+    return state.secrets.delete(
+        *(k for k in state.secrets.with_prefix(SERVICE_KEY_PREFIX) if k not in wanted)
+    )
+
+
 def preflight(client, plan: StackPlan) -> None:
     """Before any change: every published port is free or already ours, and Docker has disk space."""
     ours = {
@@ -113,47 +124,7 @@ def up(
 
     Recipe models missing from the model cache are built first (``build_progress(alias)`` reports
     each build's steps), before anything starts: a failed build leaves nothing half-started.
-    Ctrl-C stops every wait at once (:mod:`ops.interrupt`) and raises :class:`Interrupted`
-    saying what runs; nothing is removed (a later ``up`` finishes, ``down`` removes).
     """
-    with interrupt.watching():
-        try:
-            return _up(plan, settings, say, host_timeout, build_progress)
-        except KeyboardInterrupt:
-            interrupt.REQUESTED.set()
-            raise interrupted(plan, settings) from None
-
-
-def interrupted(plan: StackPlan, settings: Settings | None = None) -> Interrupted:
-    """The error for a Ctrl-C during ``up``: what is left running, and what to do."""
-    settings = settings or Settings.from_env()
-    left = []
-    with contextlib.suppress(Exception):
-        host = process.status(StackState.for_stack(plan.name, settings), timeout=0.5)
-        if host.running and host.info:
-            ready = host.health is not None and host.health.get("status") == "ok"
-            left.append(f"model host (pid {host.info.pid}{'' if ready else ', loading'})")
-    if plan.enabled:
-        with contextlib.suppress(Exception):
-            from ops.docker_engine import connect
-
-            for name, container in sorted(reconcile.containers(connect(), plan.name).items()):
-                health = (container.attrs.get("State", {}).get("Health") or {}).get("Status")
-                left.append(f"{name} ({container.status}{', ' + health if health else ''})")
-    where = f"left as they are: {', '.join(left)}" if left else "nothing of it runs"
-    return Interrupted(
-        f"interrupted: ops up {plan.name} stopped waiting; {where}",
-        hint=f"run `ops up {plan.name}` again to finish, or `ops down {plan.name}` to remove it",
-    )
-
-
-def _up(
-    plan: StackPlan,
-    settings: Settings | None,
-    say: Say,
-    host_timeout: float,
-    build_progress: Callable[[str], recipe_build.Progress] | None,
-) -> UpReport:
     started = time.monotonic()
     settings = settings or Settings.from_env()
     for m in plan.models:
@@ -183,6 +154,7 @@ def _up(
         reports: list[ServiceReport] = []
         chain: dict[str, str] = {}
         ctx = context(plan, state)
+        revoke_keys(state, plan)
         try:
             if client is not None:
                 gateway_ip = ensure_network(client, plan.name)
@@ -207,7 +179,7 @@ def _up(
                     ServiceReport(name, spec.kind, verbs[name], service.url, spec.image, images[name][2])
                 )
                 if service.kind.chain and service.url and changed:
-                    report = service.kind.chain(ctx, service.url, spec.timeout)
+                    report = service.kind.chain(ctx.for_service(name), service.url, spec.timeout)
                     chain[name] = report.detail or (
                         f"{len(report.models)} models listed; a chat answered {len(report.answer)} characters"
                     )
@@ -317,6 +289,8 @@ def down(
                     network.remove()
                     network_removed = True
             if remove_volumes:
+                # The one-time setups those volumes held (Open WebUI's admin) must be made again.
+                state.secrets.delete(*state.secrets.with_prefix(SETUP_DONE_PREFIX))
                 for name, volume in reconcile.volumes(client, plan.name).items():
                     if name in spare_volumes:
                         continue

@@ -121,7 +121,12 @@ class ResolvedService:
         extra_mounts: tuple[Mount, ...] = (),
     ) -> ContainerSpec:
         """The container ``ops`` wants: the kind's wiring (when given) under the profile's environment."""
-        env = dict(self.kind.environment(wiring)) if wiring is not None and self.kind.environment else {}
+        # Each service gets its own gateway key, for inference only (``StackContext.for_service``).
+        env = (
+            dict(self.kind.environment(wiring.for_service(self.name)))
+            if wiring is not None and self.kind.environment
+            else {}
+        )
         env.update(self.environment)
         return ContainerSpec(
             stack=self.stack,

@@ -96,6 +96,31 @@ class SecretStore:
         """The names of the stored secrets (never their values)."""
         return sorted(self._read())
 
+    def with_prefix(self, prefix: str) -> dict[str, Secret]:
+        """Every stored secret whose name starts with ``prefix``."""
+        return {name: Secret(value) for name, value in self._read().items() if name.startswith(prefix)}
+
+    def delete(self, *names: str) -> list[str]:
+        """Remove the secrets ``names``; returns those that were there."""
+        if not any(name in self._read() for name in names):
+            return []
+        with self._locked():
+            data = self._read()
+            gone = [name for name in names if name in data]
+            if gone:
+                for name in gone:
+                    del data[name]
+                self._write(data)
+        return gone
+
+    def stamp(self) -> tuple[int, int, int] | None:
+        """Changes whenever the store is written (a write replaces the file): inode, size, mtime."""
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return st.st_ino, st.st_size, st.st_mtime_ns
+
     def _read(self) -> dict[str, str]:
         try:
             raw = self.path.read_text(encoding="utf-8")

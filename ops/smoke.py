@@ -178,7 +178,7 @@ def _services(plan: StackPlan, state: StackState, models: tuple[str, ...], say) 
         say(f"{name} through its own API")
         if kind.chain:
             try:
-                report = kind.chain(ctx, url, 120)
+                report = kind.chain(ctx.for_service(name), url, 120)
                 detail = report.detail or f"{len(report.models)} models listed; a chat answered"
                 steps.append(Step(f"{name} API", "ok", detail))
             except OpsError as exc:

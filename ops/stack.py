@@ -10,7 +10,27 @@ from ops.settings import Settings
 from ops.state import StackState
 
 #: Secrets every stack has; services add their own.
+#: The stack's own key (the CLI's, the one ``ops endpoint`` gives): every gateway route, admin ones too.
 GATEWAY_KEY = "gateway-key"
+#: Each service's key: ``gateway-key:<service>``, handed to that service's container only. The gateway
+#: takes it for the OpenAI routes (models, chat, embeddings), never for the ``/ops/`` admin routes.
+#: Deleting the secret revokes it at once (the host reads the store again when it changes); the next
+#: ``ops up`` then gives the service a new one, replacing its container.
+SERVICE_KEY_PREFIX = GATEWAY_KEY + ":"
+#: ``setup-done:<service>``: a service's one-time setup from its environment is done (Open WebUI's
+#: admin was created), so the environment no longer carries what it needed. ``ops down --volumes``,
+#: which deletes the data that setup made, forgets these.
+SETUP_DONE_PREFIX = "setup-done:"
+
+
+def service_key(service: str) -> str:
+    """The secret name of ``service``'s inference-only gateway key."""
+    return SERVICE_KEY_PREFIX + service
+
+
+def setup_done(service: str) -> str:
+    """The secret name recording that ``service``'s one-time setup is done (see :data:`SETUP_DONE_PREFIX`)."""
+    return SETUP_DONE_PREFIX + service
 
 
 def prepare_state(stack: str, settings: Settings | None = None) -> StackState:

@@ -1,6 +1,6 @@
 """The ``chain`` group: each service works through its own API, end to end.
 
-Open WebUI: its stored connection is the one ops configured (the gateway, the stack key), and it
+Open WebUI: its stored connection is the one ops configured (the gateway, the service's key), and it
 lists the gateway's models (the classic "model name not listed"). Chainlit: ``/health``. The
 WebGPU demo: the page, runtime and model are served with the right MIME types and headers.
 """
@@ -13,7 +13,7 @@ from ops.doctor import BaseCheck, Outcome, Repair, fail, ok, register, warn
 from ops.doctor.context import DoctorContext
 from ops.services import BROWSER_DEMO, JSON_HEALTH, OPENAI_CONNECTION
 from ops.services.openwebui import KIND as OPEN_WEBUI
-from ops.stack import GATEWAY_KEY
+from ops.stack import service_key
 
 HTTP_TIMEOUT = 10.0
 
@@ -33,10 +33,18 @@ def _config(ctx: DoctorContext, service: str) -> tuple[dict, dict]:
 
 
 def reset_connection(ctx: DoctorContext, service: str) -> str:
-    """Point Open WebUI's stored OpenAI connection back at the gateway, with the stack key."""
+    """Point Open WebUI's stored OpenAI connection back at the gateway, with the service's own key."""
     config, headers = _config(ctx, service)
     wanted = _gateway_url(ctx)
-    key = ctx.secret(GATEWAY_KEY).reveal()
+    secret = ctx.secret(service_key(service))
+    if secret is None:
+        from ops.errors import OpsError
+
+        raise OpsError(
+            f"no gateway key for {service} in {ctx.state().secrets.path}",
+            hint=f"`ops up {ctx.profile_arg}` makes it and gives it to the container",
+        )
+    key = secret.reveal()
     urls = list(config.get("OPENAI_API_BASE_URLS") or [])
     keys = list(config.get("OPENAI_API_KEYS") or [])
     keys += [""] * (len(urls) - len(keys))
@@ -62,7 +70,7 @@ def reset_connection(ctx: DoctorContext, service: str) -> str:
         f"{ctx.service_url(service)}/openai/config/update", json=body, headers=headers, timeout=HTTP_TIMEOUT
     )
     response.raise_for_status()
-    return f"{service}: its OpenAI connection points at {wanted} again, with the stack key"
+    return f"{service}: its OpenAI connection points at {wanted} again, with its gateway key"
 
 
 @register
@@ -79,7 +87,7 @@ class OpenWebUIConnectionCheck(BaseCheck):
         service, profile = self.for_service, ctx.profile_arg
         config, _ = _config(ctx, service)
         wanted = _gateway_url(ctx)
-        key = ctx.secret(GATEWAY_KEY)
+        key = ctx.secret(service_key(service))
         urls = list(config.get("OPENAI_API_BASE_URLS") or [])
         keys = list(config.get("OPENAI_API_KEYS") or [])
         problems = []
@@ -113,11 +121,11 @@ class OpenWebUIConnectionCheck(BaseCheck):
             )
         if overrides:
             return warn(
-                f"points at {wanted} with the stack key, but ENABLE_PERSISTENT_CONFIG=true: settings saved "
+                f"points at {wanted} with its gateway key, but ENABLE_PERSISTENT_CONFIG=true: settings saved "
                 "in Open WebUI override the environment ops sets",
                 f"remove ENABLE_PERSISTENT_CONFIG from `services.{service}.environment`, then `ops up {profile}`",
             )
-        return ok(f"points at {wanted} with the stack key")
+        return ok(f"points at {wanted} with its gateway key")
 
 
 def _env(ctx: DoctorContext, service: str, name: str) -> str | None:

@@ -49,6 +49,9 @@ class GatewayConfig:
     started: float = field(default_factory=time.time)
     upstream_timeout: float = 600.0
     routing: RoutingSpec | None = None
+    #: Finds the service whose inference-only key is ``Authorization``'s value (``Bearer <key>``),
+    #: or None. Those keys reach the OpenAI routes; the ``/ops/`` routes take :attr:`key` only.
+    service_key: Callable[[bytes], str | None] | None = field(default=None, compare=False)
     #: What counts as personal data when there is no ``routing`` (which then has its own).
     private_patterns: tuple[str, ...] = DEFAULT_PRIVATE_PATTERNS
 
@@ -66,17 +69,28 @@ def create_app(table: ModelTable, config: GatewayConfig, control: Control | None
     privacy = router.privacy if router else Privacy(config.private_patterns)
     expected = f"Bearer {config.key.reveal()}".encode()
 
-    def authorised(request: Request) -> None:
+    def authorised(request: Request, admin: bool = False) -> None:
+        """The stack key may do everything; a service's key only the OpenAI routes (not ``admin`` ones)."""
         given = request.headers.get("authorization", "").encode()
         if not given:
             raise GatewayError(
                 401, "missing API key: send `Authorization: Bearer <stack key>`", code="invalid_api_key"
             )
-        if not secrets.compare_digest(given, expected):
+        if secrets.compare_digest(given, expected):
+            return
+        service = config.service_key(given) if config.service_key else None
+        if service is None:
             raise GatewayError(
                 401,
                 "invalid API key (see `ops endpoint` for where the key is stored)",
                 code="invalid_api_key",
+            )
+        if admin:
+            raise GatewayError(
+                403,
+                f"the key of service {service!r} may only run models; {request.url.path} needs the stack key "
+                "(`ops endpoint`)",
+                code="insufficient_permissions",
             )
 
     async def read_json(request: Request) -> dict[str, Any]:
@@ -263,7 +277,7 @@ def create_app(table: ModelTable, config: GatewayConfig, control: Control | None
         return JSONResponse({"object": "list", "data": cards})
 
     async def metrics(request: Request) -> Response:
-        authorised(request)
+        authorised(request, admin=True)
         return JSONResponse({"routing": dict(router.counts) if router else {}})
 
     async def model(request: Request) -> Response:
@@ -308,7 +322,7 @@ def create_app(table: ModelTable, config: GatewayConfig, control: Control | None
         return await forward(route, "/embeddings", body)
 
     async def admin(request: Request) -> Response:
-        authorised(request)
+        authorised(request, admin=True)
         alias, action = request.path_params["model"], request.path_params["action"]
         if control is None:
             raise GatewayError(404, "this gateway has no model control")

@@ -24,6 +24,7 @@ from ops.gateway.app import GatewayConfig, create_app
 from ops.host import ports
 from ops.host.config import HostConfig, HostModel
 from ops.host.info import HostInfo
+from ops.host.keys import ServiceKeys
 from ops.models import (  # noqa: F401  (registers the foundry provider)
     foundry,
     provider,
@@ -151,6 +152,7 @@ def serve(config: HostConfig, settings: Settings | None = None) -> None:
         max_body_bytes=gateway.max_body_bytes,
         routing=gateway.routing if gateway.routing.models else None,
         private_patterns=gateway.routing.private_patterns,
+        service_key=ServiceKeys(state.secrets),
     )
     app = create_app(host.table, gateway_config, control=host.control)
     server = uvicorn.Server(

@@ -36,6 +36,16 @@ class StackContext:
     models: tuple[str, ...]
     #: The same gateway as this machine reaches it (for checks that ``ops`` itself runs).
     local_gateway_url: str = ""
+    #: The service being wired ("" for the stack as a whole, whose ``gateway_key`` is the stack key).
+    service: str = ""
+
+    def for_service(self, name: str) -> StackContext:
+        """This context for service ``name``: its own inference-only gateway key (made once, then kept)."""
+        from dataclasses import replace
+
+        from ops.stack import service_key
+
+        return replace(self, service=name, gateway_key=self.secrets.get_or_create(service_key(name)))
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from ops import lifecycle, profiles
 from ops.cli import main
 from ops.plan import resolve
 from ops.services import openwebui
-from ops.stack import GATEWAY_KEY
+from ops.stack import service_key
 from ops.state import StackState
 from tests.integration.hosts import free_port, module_home
 
@@ -93,7 +93,7 @@ def test_a_healthy_open_webui_stack_is_all_ok(stack, capsys):
     assert problems == {}
     assert code == 0
     assert checks[f"chain.open-webui-models:{SERVICE}"]["detail"] == "lists tiny"
-    assert checks[f"chain.open-webui-connection:{SERVICE}"]["detail"].endswith("with the stack key")
+    assert checks[f"chain.open-webui-connection:{SERVICE}"]["detail"].endswith("with its gateway key")
     assert checks[f"services.container:{SERVICE}"]["status"] == "ok", (
         "its known offline errors are not counted"
     )
@@ -113,7 +113,7 @@ def test_a_wrong_key_stored_in_open_webui(stack, capsys):
     assert f"`ops restart {path} {SERVICE}`" in connection["fix"]
     models = checks[f"chain.open-webui-models:{SERVICE}"]
     assert models["detail"] == f"depends on chain.open-webui-connection:{SERVICE}, which failed"
-    key = StackState.for_stack(STACK).secrets.get(GATEWAY_KEY).reveal()
+    key = StackState.for_stack(STACK).secrets.get(service_key(SERVICE)).reveal()
     assert key not in out
 
     code, checks, report, out = doctor(capsys, path, "--fix")
