@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ops import labels, reconcile
-from ops.errors import ConflictError, DockerError, OpsError
+from ops import interrupt, labels, reconcile
+from ops.errors import ConflictError, DockerError, Interrupted, OpsError
 from ops.host import ports, process
 from ops.images.service import ensure_service_image
 from ops.locks import file_lock
@@ -124,7 +124,47 @@ def up(
 
     Recipe models missing from the model cache are built first (``build_progress(alias)`` reports
     each build's steps), before anything starts: a failed build leaves nothing half-started.
+    Ctrl-C stops every wait at once (:mod:`ops.interrupt`) and raises :class:`Interrupted`
+    saying what runs; nothing is removed (a later ``up`` finishes, ``down`` removes).
     """
+    with interrupt.watching():
+        try:
+            return _up(plan, settings, say, host_timeout, build_progress)
+        except KeyboardInterrupt:
+            interrupt.REQUESTED.set()
+            raise interrupted(plan, settings) from None
+
+
+def interrupted(plan: StackPlan, settings: Settings | None = None) -> Interrupted:
+    """The error for a Ctrl-C during ``up``: what is left running, and what to do."""
+    settings = settings or Settings.from_env()
+    left = []
+    with contextlib.suppress(Exception):
+        host = process.status(StackState.for_stack(plan.name, settings), timeout=0.5)
+        if host.running and host.info:
+            ready = host.health is not None and host.health.get("status") == "ok"
+            left.append(f"model host (pid {host.info.pid}{'' if ready else ', loading'})")
+    if plan.enabled:
+        with contextlib.suppress(Exception):
+            from ops.docker_engine import connect
+
+            for name, container in sorted(reconcile.containers(connect(), plan.name).items()):
+                health = (container.attrs.get("State", {}).get("Health") or {}).get("Status")
+                left.append(f"{name} ({container.status}{', ' + health if health else ''})")
+    where = f"left as they are: {', '.join(left)}" if left else "nothing of it runs"
+    return Interrupted(
+        f"interrupted: ops up {plan.name} stopped waiting; {where}",
+        hint=f"run `ops up {plan.name}` again to finish, or `ops down {plan.name}` to remove it",
+    )
+
+
+def _up(
+    plan: StackPlan,
+    settings: Settings | None,
+    say: Say,
+    host_timeout: float,
+    build_progress: Callable[[str], recipe_build.Progress] | None,
+) -> UpReport:
     started = time.monotonic()
     settings = settings or Settings.from_env()
     for m in plan.models:
