@@ -21,6 +21,7 @@ import uvicorn
 from ops.errors import ModelError, ModelUnavailable, OpsError
 from ops.gateway import ModelState, ModelTable, Route
 from ops.gateway.app import GatewayConfig, create_app
+from ops.gateway.protocol import GuardedProtocol, connection_budget
 from ops.host import ports
 from ops.host.config import HostConfig, HostModel
 from ops.host.info import HostInfo
@@ -155,8 +156,21 @@ def serve(config: HostConfig, settings: Settings | None = None) -> None:
         service_key=ServiceKeys(state.secrets),
     )
     app = create_app(host.table, gateway_config, control=host.control)
+    # Deadlines for a request's head and body and a cap on open connections (ops.gateway.protocol):
+    # without them a client with no key holds connections for ever. uvicorn's own limit_concurrency,
+    # one above the cap, then only bounds requests still running for clients that left.
+    max_connections = connection_budget(gateway.max_connections)
+    protocol = GuardedProtocol.configured(gateway.head_timeout, gateway.body_timeout, max_connections)
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=5)
+        uvicorn.Config(
+            app,
+            http=protocol,
+            limit_concurrency=max_connections + 1,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=5,
+        )
     )
     me = psutil.Process()
     info = HostInfo(

@@ -285,6 +285,18 @@ class GatewaySpec(Strict):
     bind: tuple[str, ...] = ("127.0.0.1", STACK_GATEWAY)
     default_max_tokens: int = Field(default=300, gt=0)
     max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+    max_connections: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="open client connections at most; one more is answered 503 and closed",
+    )
+    head_timeout: float = Field(
+        default=10, gt=0, le=600, description="seconds a client has to send a request line and headers"
+    )
+    body_timeout: float = Field(
+        default=30, gt=0, le=3600, description="seconds a client has to send a request body after its head"
+    )
     aliases: dict[str, str] = Field(default_factory=dict)
     routing: RoutingSpec = RoutingSpec()
 

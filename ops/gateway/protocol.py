@@ -1,0 +1,208 @@
+"""The gateway's HTTP protocol: uvicorn's httptools protocol with a connection cap and read deadlines.
+
+uvicorn (0.54) reads a request for as long as the client likes: ``timeout_keep_alive`` runs only
+*between* requests, so a socket that sends half a request line, or a head and then one body byte
+a minute, holds its connection (and a file descriptor) for ever, without a key. Its
+``limit_concurrency`` counts such connections but acts only once a head is complete, so it makes a
+stall *cheaper* (each stalled socket takes a slot) rather than bounding it, and answers in plain text.
+
+:class:`GuardedProtocol` adds, per connection:
+
+* a **head deadline**: the request line and headers must be complete within ``head_timeout``
+  seconds of the connection opening (or of the previous response ending, on a kept-alive one);
+* a **body deadline**: the body must be complete within ``body_timeout`` seconds of its head;
+* a **head size limit** (``MAX_HEAD_BYTES``), since httptools itself has none;
+* a **connection cap**: beyond ``max_connections`` open connections a new one is answered 503
+  at once and closed, so stalled sockets cannot take every file descriptor.
+
+A deadline answers 408 and closes; every answer the protocol writes itself (408, 431, 503 and the
+parser's 400) is JSON in OpenAI's error shape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import resource
+from http import HTTPStatus
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+log = logging.getLogger("ops.gateway")
+
+#: Request line plus headers; Open WebUI's heads are under 2 KB, nginx's default buffers allow 32 KB.
+MAX_HEAD_BYTES = 64 * 1024
+#: File descriptors kept for everything but client connections: upstream connections, model files, logs.
+FD_RESERVE = 256
+
+
+def error_bytes(status: int, message: str, code: str, kind: str = "invalid_request_error") -> bytes:
+    """A complete ``Connection: close`` HTTP/1.1 response with an OpenAI-shaped JSON error."""
+    body = json.dumps({"error": {"message": message, "type": kind, "param": None, "code": code}}).encode()
+    head = (
+        f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+class GuardedProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with read deadlines, a head size limit and a connection cap."""
+
+    head_timeout: float = 10.0
+    body_timeout: float = 30.0
+    max_connections: int = 1000
+    _last_refusal_log: float = float("-inf")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deadline: asyncio.TimerHandle | None = None
+        self._head_bytes = 0
+        self._head_done = False
+
+    @classmethod
+    def configured(
+        cls, head_timeout: float, body_timeout: float, max_connections: int
+    ) -> type[GuardedProtocol]:
+        """A subclass with these limits (uvicorn builds protocols from a class)."""
+
+        class Configured(cls):  # type: ignore[valid-type,misc]
+            pass
+
+        Configured.head_timeout, Configured.body_timeout = head_timeout, body_timeout
+        Configured.max_connections = max_connections
+        return Configured
+
+    # -- the timer -------------------------------------------------------------------------------
+
+    def _arm(self, seconds: float, what: str) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(seconds, self._expired, what)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _expired(self, what: str) -> None:
+        self._deadline = None
+        if self.transport.is_closing():
+            return
+        seconds = self.head_timeout if what == "head" else self.body_timeout
+        self._refuse(408, f"request {what} not received within {seconds:g} s", "request_timeout", what)
+
+    def _refuse(self, status: int, message: str, code: str, waiting: str = "head") -> None:
+        """Answer ``status`` (unless a response is under way) and close the connection.
+
+        ``waiting`` is what the connection waits for: a request's ``head`` (the current cycle, if
+        any, is the previous request's) or its ``body`` (the current cycle is this request's).
+        """
+        cycle = self.cycle
+        if waiting == "head":
+            answer = cycle is None or cycle.response_complete
+        else:
+            answer = cycle is None or not cycle.response_started
+        if answer:
+            self.transport.write(error_bytes(status, message, code))
+        if cycle is not None:
+            # The application sees a disconnect and writes nothing more to this transport.
+            cycle.disconnected = True
+            cycle.message_event.set()
+        self._disarm()
+        self.transport.close()
+
+    # -- uvicorn's hooks -------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self.max_connections:
+            self.connections.discard(self)
+            now = self.loop.time()
+            if now - GuardedProtocol._last_refusal_log > 60:  # one line a minute, not one per socket
+                GuardedProtocol._last_refusal_log = now
+                log.warning("connections refused: %d open (gateway.max_connections)", self.max_connections)
+            self._refuse(
+                503, f"the gateway has {self.max_connections} connections open", "too_many_connections"
+            )
+            return
+        self._arm(self.head_timeout, "head")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if not self.transport.is_closing():
+            super().data_received(data)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head_bytes, self._head_done = 0, False
+        if self._deadline is None:
+            self._arm(self.head_timeout, "head")
+
+    def _count(self, size: int) -> None:
+        self._head_bytes += size
+        if self._head_bytes > MAX_HEAD_BYTES:
+            # httptools stops parsing and raises HttpParserCallbackError: send_400_response answers.
+            raise ValueError("request head too large")
+
+    def on_url(self, url: bytes) -> None:
+        self._count(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._head_done = True
+        self._arm(self.body_timeout, "body")
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        if self._head_done:
+            self._disarm()
+        super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        # Waiting for the next request on a kept-alive connection: its head has a deadline too
+        # (uvicorn's keep-alive timer stops at the first byte, even a lone CRLF).
+        waiting = self.cycle is None or self.cycle.response_complete
+        if waiting and self._deadline is None and not self.transport.is_closing():
+            self._arm(self.timeout_keep_alive + self.head_timeout, "head")
+
+    def send_400_response(self, msg: str) -> None:
+        if self._head_bytes > MAX_HEAD_BYTES:
+            self._refuse(431, f"request line and headers over {MAX_HEAD_BYTES} bytes", "request_too_large")
+        else:
+            self._refuse(400, f"malformed HTTP request: {msg}", "bad_request")
+
+
+def connection_budget(wanted: int) -> int:
+    """How many client connections this process can hold: ``wanted``, raising the soft fd limit if need be.
+
+    Each connection is a file descriptor; the soft ``RLIMIT_NOFILE`` is often 1024 on a desktop
+    (systemd sets the hard limit far higher). Past the limit ``accept()`` fails (EMFILE) and the
+    gateway could not open upstream connections either, so the cap stays ``FD_RESERVE`` below it.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = wanted + FD_RESERVE
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the open-file limit from %d to %d: %s", soft, target, exc)
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    allowed = max(1, min(wanted, soft - FD_RESERVE))
+    if allowed < wanted:
+        log.warning(
+            "gateway.max_connections %d lowered to %d: the open-file limit is %d", wanted, allowed, soft
+        )
+    return allowed
