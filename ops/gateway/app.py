@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -13,11 +12,14 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as HttpRoute
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
+from ops.gateway import validate
+from ops.gateway.disconnect import CancelOnDisconnect
 from ops.gateway.routing import Privacy, Router
 from ops.gateway.table import ModelState, ModelTable, Route
 from ops.gateway.upstream import UpstreamFailed, Upstreams, error_response
@@ -107,13 +109,7 @@ def create_app(table: ModelTable, config: GatewayConfig, control: Control | None
                     413, f"request body over {config.max_body_bytes} bytes", code="request_too_large"
                 )
             chunks.append(chunk)
-        try:
-            body = json.loads(b"".join(chunks))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise GatewayError(400, f"malformed JSON body: {exc}") from None
-        if not isinstance(body, dict):
-            raise GatewayError(400, "the request body must be a JSON object")
-        return body
+        return validate.parse(b"".join(chunks))
 
     def route_for(body: dict[str, Any], task: str) -> Route:
         name = body.get("model")
@@ -295,6 +291,7 @@ def create_app(table: ModelTable, config: GatewayConfig, control: Control | None
     async def chat(request: Request) -> Response:
         authorised(request)
         body = await read_json(request)
+        validate.chat(body)
         if router is not None and isinstance(body.get("model"), str) and router.is_virtual(body["model"]):
             if not isinstance(body.get("messages"), list) or not body["messages"]:
                 raise GatewayError(400, "`messages` must be a non-empty list")
@@ -311,6 +308,7 @@ def create_app(table: ModelTable, config: GatewayConfig, control: Control | None
     async def embeddings(request: Request) -> Response:
         authorised(request)
         body = await read_json(request)
+        validate.embeddings(body)
         if not any(r.task == "embeddings" for r in table.routes.values()):
             raise GatewayError(
                 404,
@@ -342,6 +340,13 @@ def create_app(table: ModelTable, config: GatewayConfig, control: Control | None
         assert isinstance(exc, GatewayError)
         return error_response(exc.status, exc.message, exc.kind, exc.code)
 
+    async def on_invalid(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, validate.InvalidBody)
+        return error_response(400, exc.message, code=exc.code, param=exc.param)
+
+    async def on_crash(request: Request, exc: Exception) -> Response:
+        return error_response(500, f"internal error ({type(exc).__name__})", "server_error", "internal_error")
+
     async def on_disconnect(request: Request, exc: Exception) -> Response:
         return Response(status_code=499)
 
@@ -366,7 +371,14 @@ def create_app(table: ModelTable, config: GatewayConfig, control: Control | None
             HttpRoute("/ops/models/{model}/{action}", admin, methods=["POST"]),
             HttpRoute("/ops/metrics", metrics, methods=["GET"]),
         ],
-        exception_handlers={GatewayError: on_error, ClientDisconnect: on_disconnect, HTTPException: on_http},
+        exception_handlers={
+            GatewayError: on_error,
+            validate.InvalidBody: on_invalid,
+            ClientDisconnect: on_disconnect,
+            HTTPException: on_http,
+            Exception: on_crash,
+        },
+        middleware=[Middleware(CancelOnDisconnect)],
         lifespan=lifespan,
     )
     app.state.table = table

@@ -18,11 +18,34 @@ class UpstreamFailed(Exception):
 
 
 def error_response(
-    status: int, message: str, kind: str = "invalid_request_error", code: str | None = None
+    status: int,
+    message: str,
+    kind: str = "invalid_request_error",
+    code: str | None = None,
+    param: str | None = None,
 ) -> JSONResponse:
     """``{"error": {"message", "type", "param", "code"}}`` with ``status``."""
-    body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
+    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
     return JSONResponse(body, status_code=status)
+
+
+def upstream_error(alias: str, status: int, data: object) -> JSONResponse:
+    """An upstream's error in OpenAI's shape: its own 4xx as is, a 5xx (its failure, not the client's) as 502."""
+    error = data.get("error") if isinstance(data, dict) else None
+    detail = error.get("message") if isinstance(error, dict) else error if isinstance(error, str) else None
+    message = f"upstream for {alias!r} answered HTTP {status}" + (f": {detail}" if detail else "")
+    if status >= 500:
+        return error_response(502, message, "api_error", "upstream_error")
+    if (
+        isinstance(error, dict)
+        and isinstance(error.get("message"), str)
+        and isinstance(error.get("type"), str)
+    ):
+        shaped = {"message": error["message"], "type": error["type"]}
+        return JSONResponse(
+            {"error": {**shaped, "param": error.get("param"), "code": error.get("code")}}, status_code=status
+        )
+    return error_response(status, message, code="upstream_error")
 
 
 class Upstreams:
@@ -84,6 +107,8 @@ class Upstreams:
                 f"upstream for {route.alias!r} answered non-JSON (HTTP {upstream.status_code})",
                 "api_error",
             )
+        if upstream.status_code >= 400:
+            return upstream_error(route.alias, upstream.status_code, data)
         if isinstance(data, dict) and upstream.status_code == 200 and "model" in data:
             data["model"] = route.alias
         return JSONResponse(data, status_code=upstream.status_code, headers=headers)
