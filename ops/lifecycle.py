@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import dataclasses
 import shutil
 import time
 from collections.abc import Callable
@@ -224,6 +225,11 @@ def _up(
                         f"{len(report.models)} models listed; a chat answered {len(report.answer)} characters"
                     )
                     say(f"{name}: chain works ({chain[name]})")
+            for name in _finish_setups(client, plan, ctx, wanted_specs, say):
+                spec, service = wanted_specs[name], plan.services[name]
+                if service.kind.chain and service.url:
+                    service.kind.chain(ctx.for_service(name), service.url, spec.timeout)
+                    say(f"{name}: chain works after its setup")
     return UpReport(
         stack=plan.name,
         models=list(plan.models),
@@ -253,6 +259,31 @@ def _reconcile(client, plan: StackPlan, ctx: StackContext, gateway_ip: str, say:
         say(f"{action.service}: {action.verb} ({action.reason})")
     reconcile.apply(client, the_plan, wanted_specs, say, volume_labels)
     return the_plan, wanted_specs, images
+
+
+def _finish_setups(
+    client, plan: StackPlan, ctx: StackContext, wanted: dict[str, ContainerSpec], say: Say
+) -> list[str]:
+    """Replace, once, each container whose environment changed because its one-time setup is done.
+
+    A kind may pass what a first start needs in the environment (Open WebUI's admin password) only
+    until its chain has seen the setup work (``setup-done:<service>`` in the secrets store): Docker
+    users can read a container's environment. Updates ``wanted``; returns the services replaced.
+    """
+    done = {}
+    for name, spec in wanted.items():
+        env = plan.services[name].container(ctx).environment
+        if env != spec.environment:
+            done[name] = dataclasses.replace(spec, environment=env)
+    if not done:
+        return []
+    wanted.update(done)
+    the_plan = reconcile.plan(client, plan.name, wanted)
+    for action in the_plan.actions:
+        if action.service in done:
+            say(f"{action.service}: {action.verb} (its setup is done: the environment no longer carries it)")
+    reconcile.apply(client, the_plan, wanted, say, dict(plan.volumes))
+    return sorted(done)
 
 
 def image_volumes(client, plan: StackPlan, name: str, image_id: str) -> tuple[Mount, ...]:

@@ -194,7 +194,12 @@ class DoctorContext:
                     hint=f"`ops up {self.profile_arg}` creates it",
                 )
             return openwebui.session(
-                self.service_url(service), self.state().secrets, email.reveal(), password, timeout=10
+                self.service_url(service),
+                self.state().secrets,
+                email.reveal(),
+                password,
+                timeout=10,
+                service=service,
             )
 
         return self.once(f"openwebui-token:{service}", sign_in)

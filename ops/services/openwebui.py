@@ -70,9 +70,30 @@ def admin_credentials(ctx) -> tuple[str, Secret]:
     return email, ctx.secrets.get_or_create(ADMIN_PASSWORD)
 
 
+def admin_exists(ctx) -> bool:
+    """True once the generated admin has signed in to this service (recorded in the secrets store)."""
+    from ops.stack import setup_done
+
+    return bool(ctx.service) and ctx.secrets.get(setup_done(ctx.service)) is not None
+
+
 def environment(ctx) -> dict[str, str | Secret]:
-    """Environment for the Open WebUI container: the gateway as its only connection, auth on, env wins."""
+    """Environment for the Open WebUI container: the gateway as its only connection, auth on, env wins.
+
+    Open WebUI creates its admin from ``WEBUI_ADMIN_*`` at a start with no user. Once that admin
+    has signed in (:func:`session` records it), the environment no longer carries the password:
+    Docker users can read every container's environment. The change replaces the container once.
+    """
     email, password = admin_credentials(ctx)
+    admin: dict[str, str | Secret] = (
+        {}
+        if admin_exists(ctx)
+        else {
+            "WEBUI_ADMIN_EMAIL": email,
+            "WEBUI_ADMIN_PASSWORD": password,
+            "WEBUI_ADMIN_NAME": "Workshop Admin",
+        }
+    )
     return {
         "OPENAI_API_BASE_URL": ctx.gateway_url,
         "OPENAI_API_KEY": ctx.gateway_key,
@@ -80,9 +101,7 @@ def environment(ctx) -> dict[str, str | Secret]:
         "ENABLE_OLLAMA_API": "false",
         "WEBUI_AUTH": "true",
         "WEBUI_SECRET_KEY": ctx.secrets.get_or_create(SECRET_KEY),
-        "WEBUI_ADMIN_EMAIL": email,
-        "WEBUI_ADMIN_PASSWORD": password,
-        "WEBUI_ADMIN_NAME": "Workshop Admin",
+        **admin,
         "ENABLE_SIGNUP": "false",
         # ops owns these settings: values saved in Open WebUI's database must not override them.
         "ENABLE_PERSISTENT_CONFIG": "false",
@@ -125,13 +144,22 @@ def sign_in(base_url: str, email: str, password: Secret, timeout: float = 30) ->
     return response.json()["token"]
 
 
-def session(base_url: str, secrets: SecretStore, email: str, password: Secret, timeout: float = 30) -> str:
+def session(
+    base_url: str, secrets: SecretStore, email: str, password: Secret, timeout: float = 30, service: str = ""
+) -> str:
     """A session token of the generated admin: the stored one while Open WebUI accepts it, else a new
     sign-in, stored for the next run.
 
     Open WebUI allows 15 sign-ins per account in 3 minutes. Signing in afresh on every ``ops up``,
     ``ops doctor`` and ``ops smoke`` locked the admin out (HTTP 429) after a few runs in a row.
+
+    With ``service``, a sign-in that works records that its admin exists (the next ``ops up`` leaves
+    the password out of its environment); one that is refused forgets it (the next ``ops up`` passes
+    the password again, in case the data volume, and the admin with it, is gone).
     """
+    from ops.stack import setup_done
+
+    done = setup_done(service) if service else ""
     stored = secrets.get(SESSION_TOKEN)
     if stored is not None:
         try:
@@ -143,9 +171,19 @@ def session(base_url: str, secrets: SecretStore, email: str, password: Secret, t
         except httpx.HTTPError:
             me = None  # let the sign-in below say what is wrong
         if me is not None and me.status_code == 200:
+            if done and secrets.get(done) is None:
+                secrets.set(done, "1")
             return stored.reveal()
-    token = sign_in(base_url, email, password, timeout)
+    try:
+        token = sign_in(base_url, email, password, timeout)
+    except OpsError as exc:
+        # Refused (not rate-limited): the admin may be gone with the data volume.
+        if done and "HTTP 429" not in exc.message and secrets.delete(done):
+            exc.hint = (exc.hint or "") + f"; `ops up` passes the admin's password to {service} again"
+        raise
     secrets.set(SESSION_TOKEN, token)
+    if done:
+        secrets.set(done, "1")
     return token
 
 
@@ -154,7 +192,7 @@ def chain(ctx, base_url: str, timeout: float):
     from ops.services import ChainReport
 
     email, password = admin_credentials(ctx)
-    token = session(base_url, ctx.secrets, email, password)
+    token = session(base_url, ctx.secrets, email, password, service=ctx.service)
     headers = {"authorization": f"Bearer {token}"}
     listed = httpx.get(f"{base_url}/api/models", headers=headers, timeout=timeout)
     ids = tuple(m.get("id") for m in listed.json().get("data", [])) if listed.status_code == 200 else ()

@@ -14,7 +14,7 @@ from ops import lifecycle, profiles
 from ops.cli import main
 from ops.plan import resolve
 from ops.services import openwebui
-from ops.stack import GATEWAY_KEY
+from ops.stack import GATEWAY_KEY, service_key
 from ops.state import StackState
 from tests.integration.hosts import free_port, module_home
 
@@ -68,6 +68,30 @@ def test_up_from_nothing_proves_the_chain(stack):
     loaded, report, url = stack
     assert report.chain["open-webui"].startswith("2 models listed; a chat answered")
     assert httpx.get(f"{url}/health").json() == {"status": True}
+
+
+def test_after_the_first_up_its_container_holds_no_admin_password_and_a_key_that_only_infers(
+    stack, docker_client
+):
+    """Docker users can read a container's environment: it must not hold the admin's password (only
+    needed to create the admin on the first start) nor a key that can unload the stack's models."""
+    loaded, _, url = stack
+    secrets = StackState.for_stack(loaded.name).secrets
+    container = docker_client.containers.get(f"ops-{STACK}-open-webui")
+    env = dict(item.split("=", 1) for item in container.attrs["Config"]["Env"])
+    assert not {"WEBUI_ADMIN_EMAIL", "WEBUI_ADMIN_PASSWORD", "WEBUI_ADMIN_NAME"} & set(env)
+    assert secrets.get(openwebui.ADMIN_PASSWORD).reveal() not in str(env)
+    key = secrets.get(service_key("open-webui")).reveal()
+    assert env["OPENAI_API_KEY"] == key != secrets.get(GATEWAY_KEY).reveal()
+    gateway = resolve(loaded, ask_catalog=False).gateway.url.removesuffix("/v1")
+    headers = {"authorization": f"Bearer {key}"}
+    assert httpx.get(f"{gateway}/v1/models", headers=headers, timeout=10).status_code == 200
+    refused = httpx.post(f"{gateway}/ops/models/tiny-int4/unload", headers=headers, timeout=30)
+    assert refused.status_code == 403, refused.text
+    # The admin signs in as before, and the next `ops up` leaves the container as it is.
+    assert admin_token(loaded, url)
+    again = lifecycle.up(resolve(loaded))
+    assert {s.service: s.action for s in again.services} == {"open-webui": "keep"}
 
 
 def test_chat_through_open_webui_answers_with_real_words(stack):
