@@ -5,7 +5,7 @@ from __future__ import annotations
 import yaml
 
 from ops.secrets import Secret
-from ops.services.spec import ContainerSpec
+from ops.services.spec import HARDENING, ContainerSpec
 
 
 def compose(specs: dict[str, ContainerSpec], reveal_secrets: bool = False) -> str:
@@ -28,7 +28,15 @@ def compose(specs: dict[str, ContainerSpec], reveal_secrets: bool = False) -> st
             "environment": environment,
             "extra_hosts": ["host.docker.internal:host-gateway"],
             "labels": {k: v for k, v in spec.labels().items() if k != "ops.spec-hash"},
+            "cap_drop": list(HARDENING["cap_drop"]),
+            "security_opt": list(HARDENING["security_opt"]),
+            "mem_limit": spec.memory_bytes,
+            "memswap_limit": spec.memory_bytes,
+            "pids_limit": spec.pids,
+            "logging": {"driver": HARDENING["log"]["type"], "options": dict(HARDENING["log"]["config"])},
         }
+        if spec.cap_add:
+            service["cap_add"] = list(spec.cap_add)
         mounts = []
         for m in spec.mounts:
             mounts.append(f"{m.source}:{m.target}{':ro' if m.read_only else ''}")

@@ -19,6 +19,7 @@ from pathlib import Path
 from ops import labels, paths, services
 from ops.errors import ModelError
 from ops.profiles import LoadedProfile
+from ops.profiles.resources import DEFAULT_MEMORY, DEFAULT_PIDS, size_bytes
 from ops.profiles.schema import BuildSpec, GatewaySpec, HealthSpec, ModelSpec, PortMapping, ServiceSpec
 from ops.services import ServiceKind, StackContext
 from ops.services.spec import ContainerSpec, Mount, container_name, volume_name
@@ -93,6 +94,10 @@ class ResolvedService:
     health: HealthSpec
     health_path: str | None
     depends_on: tuple[str, ...]
+    #: Limits (``resources:``, defaulted) and the capabilities given back (``cap_add:``; all are dropped).
+    memory_bytes: int = size_bytes(DEFAULT_MEMORY)
+    pids: int = DEFAULT_PIDS
+    cap_add: tuple[str, ...] = ()
 
     @property
     def container_name(self) -> str:
@@ -141,6 +146,9 @@ class ResolvedService:
             health_path=self.health_path,
             image_id=image_id,
             host_gateway=host_gateway,
+            memory_bytes=self.memory_bytes,
+            pids=self.pids,
+            cap_add=self.cap_add,
         )
 
 
@@ -307,6 +315,9 @@ def _service(loaded: LoadedProfile, name: str, spec: ServiceSpec) -> ResolvedSer
         health=spec.health or HealthSpec(),
         health_path=(spec.health.http if spec.health and spec.health.http else kind.health_path),
         depends_on=spec.depends_on,
+        memory_bytes=spec.resources.memory_bytes,
+        pids=spec.resources.pids,
+        cap_add=spec.cap_add,
     )
 
 

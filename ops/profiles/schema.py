@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from ops.profiles.resources import Capabilities, ResourcesSpec
+
 #: In ``gateway.bind``: the stack network's gateway address, so containers reach the host.
 STACK_GATEWAY = "stack-gateway"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
@@ -360,6 +362,10 @@ class ServiceSpec(Strict):
     health: HealthSpec | None = None
     depends_on: tuple[str, ...] = ()
     enabled: bool = True
+    resources: ResourcesSpec = ResourcesSpec()
+    cap_add: Capabilities = Field(
+        default=(), description="Linux capabilities given back (all are dropped), e.g. [NET_BIND_SERVICE]"
+    )
 
 
 class VolumeSpec(Strict):

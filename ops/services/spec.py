@@ -14,8 +14,17 @@ from dataclasses import dataclass, field
 from ops import labels
 from ops.network import network_name
 from ops.probes import ContainerProbe, HttpProbe, Probe, TcpProbe
+from ops.profiles.resources import DEFAULT_MEMORY, DEFAULT_PIDS, size_bytes
 from ops.profiles.schema import HealthSpec, PortMapping
 from ops.secrets import Secret
+
+#: What every container gets: no Linux capability (a kind or profile adds back only what it needs),
+#: no privilege gained through setuid binaries, and a rotated log (json-file, 3 files of 10 MB).
+HARDENING: dict = {
+    "cap_drop": ["ALL"],
+    "security_opt": ["no-new-privileges:true"],
+    "log": {"type": "json-file", "config": {"max-size": "10m", "max-file": "3"}},
+}
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,11 @@ class ContainerSpec:
     #: What ``host.docker.internal`` resolves to inside the container: the stack network's gateway
     #: address, where the gateway listens. Docker's ``host-gateway`` would be the default bridge's.
     host_gateway: str = "host-gateway"
+    #: Limits: memory in bytes (no swap beyond it) and processes plus threads.
+    memory_bytes: int = size_bytes(DEFAULT_MEMORY)
+    pids: int = DEFAULT_PIDS
+    #: Capabilities given back; every other one is dropped (see :data:`HARDENING`).
+    cap_add: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -70,6 +84,10 @@ class ContainerSpec:
             },
             "network": self.network,
             "host_gateway": self.host_gateway,
+            "memory": self.memory_bytes,
+            "pids": self.pids,
+            "cap_add": list(self.cap_add),
+            "hardening": HARDENING,
         }
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -97,6 +115,13 @@ class ContainerSpec:
             # Containers reach the gateway on the host by this name, on Linux as on Docker Desktop.
             "extra_hosts": {"host.docker.internal": self.host_gateway},
             "restart_policy": {"Name": "unless-stopped"},
+            "cap_drop": list(HARDENING["cap_drop"]),
+            "cap_add": list(self.cap_add),
+            "security_opt": list(HARDENING["security_opt"]),
+            "mem_limit": self.memory_bytes,
+            "memswap_limit": self.memory_bytes,  # the same: no swap on top of the limit
+            "pids_limit": self.pids,
+            "log_config": _log_config(),
         }
 
     def probe(self, container=None) -> Probe:
@@ -147,6 +172,12 @@ def _env_text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def _log_config():
+    from docker.types import LogConfig
+
+    return LogConfig(type=HARDENING["log"]["type"], config=dict(HARDENING["log"]["config"]))
 
 
 def _docker_mount(mount: Mount):

@@ -22,6 +22,11 @@ def test_workshop_exports_its_enabled_services_without_secrets(capsys, ops_home)
     assert owui["environment"]["OPENAI_API_KEY"] == "${OPEN_WEBUI_OPENAI_API_KEY}"
     assert owui["environment"]["ENABLE_PERSISTENT_CONFIG"] == "false"
     assert doc["volumes"]["ops-workshop-open-webui-data"] == {"name": "ops-workshop-open-webui-data"}
+    # The same hardening and limits as `ops up` gives the containers.
+    assert owui["cap_drop"] == ["ALL"] and "cap_add" not in owui
+    assert owui["security_opt"] == ["no-new-privileges:true"]
+    assert owui["mem_limit"] == owui["memswap_limit"] == 4 * 1024**3 and owui["pids_limit"] == 1024
+    assert owui["logging"] == {"driver": "json-file", "options": {"max-size": "10m", "max-file": "3"}}
     secrets = json.loads((ops_home / "stacks" / "workshop" / "secrets.json").read_text())
     for name, value in secrets.items():
         if name != "open-webui-admin-email":  # an address, not a secret: Open WebUI needs it in plain text

@@ -67,6 +67,9 @@ def test_spec_hash_ignores_environment_insertion_order():
         {"environment": {"OPENAI_API_BASE_URL": "http://host.docker.internal:8000/v1"}},
         {"host_gateway": "172.31.0.1"},
         {"stack": "prod"},  # another network
+        {"memory_bytes": 2 * 1024**3},
+        {"pids": 256},
+        {"cap_add": ("NET_BIND_SERVICE",)},
     ],
     ids=[
         "image-id",
@@ -83,6 +86,9 @@ def test_spec_hash_ignores_environment_insertion_order():
         "env-removed",
         "host-gateway",
         "network",
+        "memory",
+        "pids",
+        "cap-add",
     ],
 )
 def test_spec_hash_changes_with_what_decides_the_container(change):
@@ -145,6 +151,20 @@ def test_create_kwargs():
     without_env = {k: v for k, v in kwargs.items() if k != "environment"}
     assert "s3cr3t-value-xyz" not in repr(without_env)
     assert "s3cr3t-value-xyz" not in repr(spec)
+
+
+def test_create_kwargs_harden_every_container():
+    """No capability but those given back, no setuid gains, memory and pids limits, a rotated log."""
+    kwargs = make_spec().create_kwargs()
+    assert kwargs["cap_drop"] == ["ALL"] and kwargs["cap_add"] == []
+    assert kwargs["security_opt"] == ["no-new-privileges:true"]
+    assert kwargs["mem_limit"] == kwargs["memswap_limit"] == 4 * 1024**3
+    assert kwargs["pids_limit"] == 1024
+    log = kwargs["log_config"]
+    assert log["Type"] == "json-file" and log["Config"] == {"max-size": "10m", "max-file": "3"}
+    given = make_spec(memory_bytes=512 * 1024**2, pids=64, cap_add=("NET_BIND_SERVICE",)).create_kwargs()
+    assert given["mem_limit"] == given["memswap_limit"] == 512 * 1024**2
+    assert given["pids_limit"] == 64 and given["cap_add"] == ["NET_BIND_SERVICE"]
 
 
 def test_create_kwargs_falls_back_to_the_tag_without_an_image_id():

@@ -244,3 +244,46 @@ def test_a_health_port_must_be_published(tmp_path):
         "ok",
     )
     assert load_path(fine).profile.services["w"].health.port == 80
+
+
+def test_resources_and_cap_add_reach_the_container_with_defaults(tmp_path):
+    """`resources:` (memory, pids) and `cap_add:` are resolved into the container spec; defaults otherwise."""
+    plan = plan_of(
+        tmp_path,
+        "services:\n"
+        "  ui: {kind: open-webui}\n"
+        "  w:\n    kind: container\n    image: 'x:1'\n"
+        "    resources: {memory: 512m, pids: 128}\n    cap_add: [net_bind_service, CAP_CHOWN]\n",
+    )
+    ui, w = plan.services["ui"].container(None), plan.services["w"].container(None)
+    assert (ui.memory_bytes, ui.pids, ui.cap_add) == (4 * 1024**3, 1024, ())
+    assert (w.memory_bytes, w.pids, w.cap_add) == (512 * 1024**2, 128, ("CHOWN", "NET_BIND_SERVICE"))
+    kwargs = w.create_kwargs()
+    assert kwargs["mem_limit"] == 512 * 1024**2 and kwargs["pids_limit"] == 128
+    assert kwargs["cap_drop"] == ["ALL"] and kwargs["cap_add"] == ["CHOWN", "NET_BIND_SERVICE"]
+    assert (
+        plan_of(tmp_path, "services:\n  ui: {kind: open-webui, resources: {memory: 2g}}\n")
+        .services["ui"]
+        .container(None)
+        .spec_hash()
+        != ui.spec_hash()
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ("resources: {memory: lots}", "services.w.resources.memory", "not a size"),
+        ("resources: {memory: 1m}", "services.w.resources.memory", "minimum of 6m"),
+        ("resources: {pids: 4}", "services.w.resources.pids", "greater than or equal to 32"),
+        ("resources: {cpu: 2}", "services.w.resources.cpu", ""),
+        ("cap_add: [ALL]", "services.w.cap_add", "not a capability"),
+        ("cap_add: ['net bind']", "services.w.cap_add", "not a capability"),
+    ],
+)
+def test_bad_resources_and_capabilities_are_profile_errors(tmp_path, body, field, message):
+    path = write(tmp_path, f"services:\n  w: {{kind: container, image: 'x:1', {body}}}\n")
+    with pytest.raises(ProfileInvalid) as caught:
+        load_path(path)
+    (problem,) = caught.value.problems
+    assert problem.field == field and message in problem.message
