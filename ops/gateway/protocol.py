@@ -12,10 +12,14 @@ stall *cheaper* (each stalled socket takes a slot) rather than bounding it, and 
   seconds of the connection opening (or of the previous response ending, on a kept-alive one);
 * a **body deadline**: the body must be complete within ``body_timeout`` seconds of its head;
 * a **head size limit** (``MAX_HEAD_BYTES``), since httptools itself has none;
-* a **connection cap**: beyond ``max_connections`` open connections a new one is answered 503
-  at once and closed, so stalled sockets cannot take every file descriptor.
+* a **connection cap**, ``max_connections`` open connections, so stalled sockets cannot take every
+  file descriptor. When it is reached, a new connection makes room by closing the oldest one that
+  has not sent a complete request head (a stalled or idle one); only when every connection is busy
+  with a request is the new one answered 503 and closed. A client that sends its request at once
+  is served however many sockets stall. One client address may hold at most half the cap (each
+  container has its own address on the stack's network).
 
-A deadline answers 408 and closes; every answer the protocol writes itself (408, 431, 503 and the
+A deadline answers 408 and closes (silently if the client had not begun a request); every answer the protocol writes itself (408, 431, 503 and the
 parser's 400) is JSON in OpenAI's error shape.
 """
 
@@ -55,10 +59,16 @@ class GuardedProtocol(HttpToolsProtocol):
     body_timeout: float = 30.0
     max_connections: int = 1000
     _last_refusal_log: float = float("-inf")
+    #: Open connections by client address (one dict per configured class, i.e. per server).
+    _by_client: dict[str, int] = {}
+    #: Connections waiting for a request head, oldest first (one dict per configured class).
+    _pending: dict[GuardedProtocol, None] = {}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._deadline: asyncio.TimerHandle | None = None
+        self._counted: str | None = None
+        self._in_head = False
         self._head_bytes = 0
         self._head_done = False
 
@@ -73,7 +83,13 @@ class GuardedProtocol(HttpToolsProtocol):
 
         Configured.head_timeout, Configured.body_timeout = head_timeout, body_timeout
         Configured.max_connections = max_connections
+        Configured._by_client, Configured._pending = {}, {}
         return Configured
+
+    @property
+    def max_per_client(self) -> int:
+        """Connections one client address may hold: half the cap."""
+        return max(1, self.max_connections // 2)
 
     # -- the timer -------------------------------------------------------------------------------
 
@@ -91,17 +107,21 @@ class GuardedProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         seconds = self.head_timeout if what == "head" else self.body_timeout
-        self._refuse(408, f"request {what} not received within {seconds:g} s", "request_timeout", what)
+        message = f"request {what} not received within {seconds:g} s"
+        self._refuse(408, message, "request_timeout", what, quiet_if_idle=True)
 
-    def _refuse(self, status: int, message: str, code: str, waiting: str = "head") -> None:
+    def _refuse(
+        self, status: int, message: str, code: str, waiting: str = "head", quiet_if_idle: bool = False
+    ) -> None:
         """Answer ``status`` (unless a response is under way) and close the connection.
 
         ``waiting`` is what the connection waits for: a request's ``head`` (the current cycle, if
         any, is the previous request's) or its ``body`` (the current cycle is this request's).
+        ``quiet_if_idle``: say nothing to a client that has not begun a request (as for keep-alive).
         """
         cycle = self.cycle
         if waiting == "head":
-            answer = cycle is None or cycle.response_complete
+            answer = (cycle is None or cycle.response_complete) and (self._in_head or not quiet_if_idle)
         else:
             answer = cycle is None or not cycle.response_started
         if answer:
@@ -117,20 +137,50 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        if len(self.connections) > self.max_connections:
-            self.connections.discard(self)
-            now = self.loop.time()
-            if now - GuardedProtocol._last_refusal_log > 60:  # one line a minute, not one per socket
-                GuardedProtocol._last_refusal_log = now
-                log.warning("connections refused: %d open (gateway.max_connections)", self.max_connections)
-            self._refuse(
-                503, f"the gateway has {self.max_connections} connections open", "too_many_connections"
-            )
+        address = self.client[0] if self.client else ""
+        if self._by_client.get(address, 0) >= self.max_per_client:
+            self._turn_away(f"{address} has {self.max_per_client} connections open, half the gateway's")
             return
+        if len(self.connections) > self.max_connections:
+            oldest = next(iter(self._pending), None)
+            if oldest is None:
+                self._turn_away(f"the gateway has {self.max_connections} requests under way")
+                return
+            oldest._evict()
+        self._by_client[address] = self._by_client.get(address, 0) + 1
+        self._counted = address
+        self._pending[self] = None
         self._arm(self.head_timeout, "head")
+
+    def _log_refusal(self, why: str) -> None:
+        now = self.loop.time()
+        if now - GuardedProtocol._last_refusal_log > 60:  # one line a minute, not one per socket
+            GuardedProtocol._last_refusal_log = now
+            log.warning("connections refused or closed (gateway.max_connections): %s", why)
+
+    def _turn_away(self, why: str) -> None:
+        self.connections.discard(self)
+        self._log_refusal(why)
+        self._refuse(503, why, "too_many_connections")
+
+    def _evict(self) -> None:
+        """Close this connection, which has sent no complete head, to make room for a new one."""
+        why = f"{self.max_connections} connections open: the oldest without a complete request closed"
+        self._pending.pop(self, None)
+        self.connections.discard(self)
+        self._log_refusal(why)
+        self._refuse(503, why, "too_many_connections", quiet_if_idle=True)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        self._pending.pop(self, None)
+        if self._counted is not None:
+            left = self._by_client.get(self._counted, 1) - 1
+            if left > 0:
+                self._by_client[self._counted] = left
+            else:
+                self._by_client.pop(self._counted, None)
+            self._counted = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -139,7 +189,7 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._head_bytes, self._head_done = 0, False
+        self._head_bytes, self._head_done, self._in_head = 0, False, True
         if self._deadline is None:
             self._arm(self.head_timeout, "head")
 
@@ -158,7 +208,8 @@ class GuardedProtocol(HttpToolsProtocol):
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
-        self._head_done = True
+        self._head_done, self._in_head = True, False
+        self._pending.pop(self, None)
         self._arm(self.body_timeout, "body")
         super().on_headers_complete()
 
@@ -174,6 +225,7 @@ class GuardedProtocol(HttpToolsProtocol):
         waiting = self.cycle is None or self.cycle.response_complete
         if waiting and self._deadline is None and not self.transport.is_closing():
             self._arm(self.timeout_keep_alive + self.head_timeout, "head")
+            self._pending[self] = None  # idle: the first to close when room is needed
 
     def send_400_response(self, msg: str) -> None:
         if self._head_bytes > MAX_HEAD_BYTES:

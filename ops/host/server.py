@@ -165,6 +165,7 @@ def serve(config: HostConfig, settings: Settings | None = None) -> None:
         uvicorn.Config(
             app,
             http=protocol,
+            ws="none",  # no WebSocket routes; an upgrade would leave the protocol's accounting
             limit_concurrency=max_connections + 1,
             log_level="warning",
             access_log=False,

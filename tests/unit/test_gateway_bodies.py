@@ -134,6 +134,11 @@ def test_configured_protocols_carry_their_limits():
     guarded = protocol.GuardedProtocol.configured(1.5, 2.5, 7)
     assert (guarded.head_timeout, guarded.body_timeout, guarded.max_connections) == (1.5, 2.5, 7)
     assert protocol.GuardedProtocol.max_connections == GatewaySpec().max_connections
+    # One address may hold half the connections; each server keeps its own count.
+    assert guarded.max_per_client.fget(guarded) == 3  # type: ignore[attr-defined]
+    other = protocol.GuardedProtocol.configured(1, 1, 1)
+    assert other.max_per_client.fget(other) == 1  # type: ignore[attr-defined]
+    assert guarded._by_client is not other._by_client
 
 
 def test_defaults_and_bounds_of_the_limits():
