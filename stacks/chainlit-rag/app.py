@@ -17,6 +17,7 @@ import threading
 
 import chainlit as cl
 from chainlit.input_widget import Select
+from rag.auth import ProxyAuth, allowed_origins, origin_allowed
 from rag.gateway import GatewayError, ModelCard, local_only
 from rag.library import Library
 from rag.prompt import build, plan
@@ -55,12 +56,35 @@ async def startup() -> None:
     await asyncio.to_thread(_indexed.wait, START_WAIT_S)
 
 
+def _only_our_origins() -> None:
+    """Browser pages of other origins may not use the app: Socket.IO checks each connection's
+    Origin (its own origin, or RAG_ALLOWED_ORIGINS); CORS allows only those listed (config.toml has none)."""
+    from chainlit.config import config
+    from chainlit.server import sio
+
+    try:
+        extra = allowed_origins()
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+    sio.eio.cors_allowed_origins = lambda origin, environ: origin_allowed(
+        origin, environ.get("HTTP_HOST"), extra
+    )
+    # The CORS middleware holds this very list and reads it when the first request builds it.
+    config.project.allow_origins[:] = list(extra)
+
+
+_only_our_origins()
+
 if SETTINGS.auth == "header":
+    try:
+        PROXY = ProxyAuth.from_env()
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
 
     @cl.header_auth_callback
     async def header_user(headers) -> cl.User | None:
-        """Trust the user name a proxy in front of the app puts in ``RAG_AUTH_HEADER``."""
-        name = headers.get(SETTINGS.auth_header)
+        """A user the proxy in front signed in: its ``RAG_AUTH_HEADER``, with the proxy's shared secret."""
+        name = PROXY.user(headers)
         return cl.User(identifier=name, metadata={"provider": "header"}) if name else None
 
 else:

@@ -19,6 +19,7 @@ from ops.cli import main
 from ops.errors import OpsError
 from ops.host import process
 from ops.plan import resolve
+from ops.rag import LINK
 from ops.services import chainlit
 from ops.state import StackState
 from tests.integration.hosts import free_port, module_home
@@ -101,6 +102,85 @@ def test_auth_is_on(stack):
         pass
 
 
+def test_pages_of_other_origins_may_not_use_the_app(stack):
+    """No CORS for another origin (the sign-in cookie is not theirs to use); Socket.IO refuses them."""
+    loaded, _, url = stack
+    own = url
+    preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+    evil = httpx.options(f"{url}/project/settings", headers={"Origin": "http://evil.example", **preflight})
+    assert "access-control-allow-origin" not in evil.headers
+    poll = f"{url}/ws/socket.io/?EIO=4&transport=polling"
+    assert httpx.get(poll, headers={"Origin": "http://evil.example"}, timeout=10).status_code == 400
+    assert httpx.get(poll, headers={"Origin": "http://127.0.0.1:1"}, timeout=10).status_code == 400
+    assert httpx.get(poll, headers={"Origin": own}, timeout=10).status_code == 200
+    assert httpx.get(poll, timeout=10).status_code == 200  # no Origin: not a browser page
+    with chainlit.ChatClient(url, cookies_for(loaded, url)) as chat:  # ops's own client still gets in
+        assert chat.ask("Which port does the WebGPU demo listen on?").source_docs
+
+
+def test_the_real_image_runs_without_capabilities(stack, docker_client):
+    container = docker_client.containers.get(f"ops-{STACK}-{SERVICE}")
+    host = container.attrs["HostConfig"]
+    assert host["CapDrop"] == ["ALL"] and not host["CapAdd"]
+    assert "no-new-privileges:true" in host["SecurityOpt"] and host["PidsLimit"] == 1024
+    code, status = container.exec_run(["grep", "-E", "^(CapEff|NoNewPrivs):", "/proc/1/status"])
+    assert code == 0 and status.split() == [b"CapEff:", b"0000000000000000", b"NoNewPrivs:", b"1"]
+
+
+def test_header_sign_in_needs_the_proxys_shared_secret(stack, docker_client):
+    """RAG_AUTH=header: X-Forwarded-User alone signs nobody in; without RAG_PROXY_SECRET the app does not start."""
+    image = docker_client.containers.get(f"ops-{STACK}-{SERVICE}").image.id
+    labels = {"ops.test": "true"}
+    refused = docker_client.containers.run(
+        image, environment={"RAG_AUTH": "header"}, labels=labels, detach=True
+    )
+    try:
+        assert refused.wait(timeout=60)["StatusCode"] != 0
+        assert b"RAG_PROXY_SECRET" in refused.logs()
+    finally:
+        refused.remove(force=True)
+    secret = "proxy-secret-" + "x" * 20
+    port = free_port()
+    app = docker_client.containers.run(
+        image,
+        environment={
+            "RAG_AUTH": "header",
+            "RAG_PROXY_SECRET": secret,
+            "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+            "CHAINLIT_AUTH_SECRET": "jwt-secret-" + "y" * 40,
+        },
+        ports={"8000/tcp": ("127.0.0.1", port)},
+        labels=labels,
+        detach=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            app.reload()
+            assert app.status == "running" and time.monotonic() < deadline, app.logs()[-2000:]
+            time.sleep(1)
+        forged = httpx.post(f"{base}/auth/header", headers={"X-Forwarded-User": "admin"}, timeout=10)
+        assert forged.status_code == 401
+        wrong = httpx.post(
+            f"{base}/auth/header",
+            headers={"X-Forwarded-User": "admin", "X-Proxy-Secret": "guess"},
+            timeout=10,
+        )
+        assert wrong.status_code == 401
+        proxied = httpx.post(
+            f"{base}/auth/header", headers={"X-Forwarded-User": "ada", "X-Proxy-Secret": secret}, timeout=10
+        )
+        assert proxied.status_code == 200 and proxied.cookies
+    finally:
+        app.remove(force=True)
+
+
 def test_a_question_streams_tokens_and_cites_the_document_that_answers_it(stack):
     loaded, _, url = stack
     with chainlit.ChatClient(url, cookies_for(loaded, url), profile="tiny") as chat:
@@ -165,6 +245,24 @@ def test_ops_rag_ingest_adds_changes_and_deletes_documents(stack, tmp_path, caps
     assert removed["deleted"] == ["quokka-festival.md"] and removed["unchanged"] == 8
     with chainlit.ChatClient(url, cookies_for(loaded, url)) as chat:
         assert "quokka-festival.md" not in chat.ask("When is the quokka festival?").source_docs
+
+
+def test_ops_rag_ingest_never_follows_a_link(stack, tmp_path, capsys, docker_client):
+    """A document that is a link to a private file is reported as skipped; its target never reaches the library."""
+    loaded, _, _ = stack
+    private = tmp_path / "credentials"
+    private.write_text("aws_secret_access_key = wJalrXUtnFEMIK7MDENG\n")
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    (folder / "notes.md").symlink_to(private)
+    (folder / "real.md").write_text("# Real\nA real note about wombats.\n")
+    report = ingest(loaded, capsys, str(folder))
+    assert report["copied"] == ["batch/real.md"]
+    assert {"path": "batch/notes.md", "reason": LINK} in report["skipped"]
+    found = docker_client.containers.get(f"ops-{STACK}-{SERVICE}")
+    code, out = found.exec_run(["grep", "-rl", "wJalrXUtnFEMIK7MDENG", "/data/docs"])
+    assert code == 1, out  # nothing in the library holds the secret
+    ingest(loaded, capsys, "--remove", "batch/real.md")
 
 
 def test_a_corrupt_pdf_is_skipped_with_its_reason_and_the_rest_is_indexed(stack, tmp_path, capsys):
