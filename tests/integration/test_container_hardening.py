@@ -11,7 +11,7 @@ from ops.labels import STACK as LABEL_STACK
 from tests.integration.hosts import free_port
 from tests.integration.webimage import web_image  # noqa: F401  (fixture)
 
-STACK = "hardened"
+STACK = "capdrop"
 NET_BIND_SERVICE = 1 << 10
 
 
