@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ops import interrupt, labels, reconcile
+from ops import interrupt, labels, reconcile, volumes
 from ops.errors import ConflictError, DockerError, Interrupted, OpsError
 from ops.host import ports, process
 from ops.images.service import ensure_service_image
@@ -26,7 +26,7 @@ from ops.models.recipes import build as recipe_build
 from ops.network import bind_addresses, ensure_network, network_name
 from ops.plan import ModelPlan, StackPlan
 from ops.services import StackContext
-from ops.services.spec import ContainerSpec, Mount
+from ops.services.spec import ContainerSpec
 from ops.settings import Settings
 from ops.stack import GATEWAY_KEY, SERVICE_KEY_PREFIX, SETUP_DONE_PREFIX, prepare_state, service_key
 from ops.state import StackState
@@ -250,13 +250,18 @@ def _reconcile(client, plan: StackPlan, ctx: StackContext, gateway_ip: str, say:
     volume_labels = dict(plan.volumes)
     for name, service in plan.enabled.items():
         tag, image_id, _source = images[name]
-        extra = image_volumes(client, plan, name, image_id)
+        extra = volumes.declared(client, plan.services[name], image_id)
         for mount in extra:
             volume_labels[mount.source] = {labels.STACK: plan.name, labels.VOLUME: mount.source}
         wanted_specs[name] = service.container(ctx, tag, image_id, gateway_ip, extra)
     the_plan = reconcile.plan(client, plan.name, wanted_specs)
     for action in the_plan.actions:
         say(f"{action.service}: {action.verb} ({action.reason})")
+    # A container about to be made runs as its image's user: its existing volumes become that user's.
+    existing = set(reconcile.volumes(client, plan.name))
+    for action in the_plan.actions:
+        if action.verb in ("create", "replace"):
+            volumes.hand_over(client, wanted_specs[action.service], existing, say)
     reconcile.apply(client, the_plan, wanted_specs, say, volume_labels)
     return the_plan, wanted_specs, images
 
@@ -284,29 +289,6 @@ def _finish_setups(
             say(f"{action.service}: {action.verb} (its setup is done: the environment no longer carries it)")
     reconcile.apply(client, the_plan, wanted, say, dict(plan.volumes))
     return sorted(done)
-
-
-def image_volumes(client, plan: StackPlan, name: str, image_id: str) -> tuple[Mount, ...]:
-    """A named volume for each ``VOLUME`` the image declares that the service does not mount.
-
-    Docker would give each an anonymous volume, lost when the container is replaced; a named
-    one (``ops-<stack>-<service>-<path>``) keeps the service's data across ``ops up`` runs,
-    as compose keeps them across a re-create.
-    """
-    import docker.errors
-
-    service = plan.services[name]
-    try:
-        declared = (client.images.get(image_id).attrs.get("Config") or {}).get("Volumes") or {}
-    except docker.errors.ImageNotFound:
-        return ()
-    mounted = {m.target for m in service.mounts}
-    extra = []
-    for target in sorted(declared):
-        if target not in mounted:
-            slug = "-".join(part for part in target.strip("/").replace("_", "-").split("/") if part)
-            extra.append(Mount("volume", f"{service.container_name}-{slug or 'root'}", target))
-    return tuple(extra)
 
 
 def _watcher(say: Say):

@@ -94,6 +94,18 @@ def test_after_the_first_up_its_container_holds_no_admin_password_and_a_key_that
     assert {s.service: s.action for s in again.services} == {"open-webui": "keep"}
 
 
+def test_open_webui_runs_as_its_own_user_without_capabilities(stack, docker_client):
+    """Not root: its own user (10001), no capabilities, no new privileges; its data is that user's."""
+    container = docker_client.containers.get(f"ops-{STACK}-open-webui")
+    result = container.exec_run(
+        ["sh", "-c", "id -u; stat -c %u /app/backend/data/webui.db; grep CapEff /proc/1/status"]
+    )
+    uid, owner, caps = result.output.decode().splitlines()
+    assert (uid, owner) == ("10001", "10001")
+    assert caps.split()[-1] == "0000000000000000"
+    assert container.attrs["HostConfig"]["SecurityOpt"] == ["no-new-privileges:true"]
+
+
 def test_chat_through_open_webui_answers_with_real_words(stack):
     """The real model through Open WebUI's own API: greedy, it names the capital of France."""
     loaded, _, url = stack
