@@ -139,7 +139,10 @@ def start(
         command = [sys.executable, "-m", "ops", "host", "run", "--config", str(state.host_config)]
         # The child must use the same state home as this process, whatever the environment says.
         env = {**os.environ, "OPS_HOME": str(state.root.parent.parent)}
-        with state.log_file.open("ab") as log:
+        # The log may hold what models were asked: readable by its owner only, like the secrets.
+        fd = os.open(state.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.fchmod(fd, 0o600)  # an older log made 0644 is tightened too
+        with os.fdopen(fd, "ab") as log:
             process = subprocess.Popen(
                 command,
                 env=env,

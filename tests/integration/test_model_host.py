@@ -30,6 +30,9 @@ def test_start_then_second_start_reuses(host):
     again, reused = host.start()
     assert reused and again.pid == info.pid
     assert httpx.get(f"{info.url}/health").json()["status"] == "ok"
+    # The host's log and its configuration are its owner's only.
+    assert host.state.log_file.stat().st_mode & 0o777 == 0o600
+    assert host.state.host_config.stat().st_mode & 0o777 == 0o600
 
 
 def test_sigterm_stops_cleanly(host):
