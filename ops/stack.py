@@ -38,3 +38,15 @@ def prepare_state(stack: str, settings: Settings | None = None) -> StackState:
     state = StackState.for_stack(stack, settings).ensure()
     state.secrets.get_or_create(GATEWAY_KEY)
     return state
+
+
+def service_keys(state: StackState) -> list[str]:
+    """The services that hold a gateway key of this stack (names only; values never leave the store)."""
+    return sorted(
+        name.removeprefix(SERVICE_KEY_PREFIX) for name in state.secrets.with_prefix(SERVICE_KEY_PREFIX)
+    )
+
+
+def revoke_key(state: StackState, service: str) -> bool:
+    """Delete ``service``'s gateway key: the running host refuses it from the next request. True if it had one."""
+    return bool(state.secrets.delete(service_key(service)))

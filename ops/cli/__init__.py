@@ -65,6 +65,7 @@ def _register() -> None:
         export,
         host,
         images,
+        keys,
         logs,
         model,
         profiles,

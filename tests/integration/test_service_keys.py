@@ -86,3 +86,25 @@ def test_a_removed_service_key_stops_working_at_once(host, tmp_path):
     answer = httpx.post(f"{host.base_url}/chat/completions", json=CHAT, headers=_bearer(kept), timeout=60)
     assert answer.status_code == 401
     assert httpx.get(f"{host.base_url}/models", headers=_bearer(host.key)).status_code == 200
+
+
+def test_ops_keys_lists_and_revokes_a_service_key(host, capsys):
+    import json
+
+    from ops.cli import main
+
+    key = host.state.secrets.get_or_create(service_key("chat-ui")).reveal()
+    assert httpx.get(f"{host.base_url}/models", headers=_bearer(key)).status_code == 200
+    assert main(["keys", "list", str(host.path), "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed["services"] == ["chat-ui"] and key not in json.dumps(listed)
+
+    assert main(["keys", "revoke", str(host.path), "chat-ui"]) == 0
+    assert "refused from the next request" in capsys.readouterr().out
+    assert httpx.get(f"{host.base_url}/models", headers=_bearer(key)).status_code == 401
+    assert httpx.get(f"{host.base_url}/models", headers=_bearer(host.key)).status_code == 200
+
+    # Revoking what is not there is a usage error naming what is.
+    assert main(["keys", "revoke", str(host.path), "chat-ui"]) == 2
+    err = capsys.readouterr().err
+    assert "service 'chat-ui' of stack keys holds no key" in err and "services with a key: none" in err
