@@ -19,6 +19,7 @@ from pathlib import Path
 from ops import labels, paths, services
 from ops.errors import ModelError
 from ops.profiles import LoadedProfile
+from ops.profiles.checks import host_path
 from ops.profiles.resources import DEFAULT_MEMORY, DEFAULT_PIDS, size_bytes
 from ops.profiles.schema import BuildSpec, GatewaySpec, HealthSpec, ModelSpec, PortMapping, ServiceSpec
 from ops.services import ServiceKind, StackContext
@@ -112,10 +113,7 @@ class ResolvedService:
     @property
     def url(self) -> str:
         """The service's base URL on this machine (its first published port), or empty."""
-        for port in self.ports:
-            host = "127.0.0.1" if port.host_ip == "0.0.0.0" else port.host_ip
-            return f"http://{host}:{port.host_port}"
-        return ""
+        return f"http://{self.ports[0].local_host}:{self.ports[0].host_port}" if self.ports else ""
 
     def container(
         self,
@@ -307,7 +305,7 @@ def _service(loaded: LoadedProfile, name: str, spec: ServiceSpec) -> ResolvedSer
         recipe_dir=recipe,
         dockerfile=build.dockerfile,
         build_args=tuple(sorted(build.args.items())),
-        ca_bundle=_host_path(build.ca_bundle, profile_dir) if build.ca_bundle else None,
+        ca_bundle=host_path(build.ca_bundle, profile_dir) if build.ca_bundle else None,
         image_policy=spec.image_policy,
         ports=ports,
         mounts=_mounts(loaded.name, name, spec, kind, profile_dir),
@@ -324,7 +322,7 @@ def _service(loaded: LoadedProfile, name: str, spec: ServiceSpec) -> ResolvedSer
 def _recipe_dir(spec: ServiceSpec, kind: ServiceKind, profile_dir: Path) -> Path | None:
     """The folder the service's image is built from: ``build.context`` or ``stacks/<recipe>``."""
     if spec.build and spec.build.context:
-        return _host_path(spec.build.context, profile_dir)
+        return host_path(spec.build.context, profile_dir)
     return paths.shipped("stacks") / kind.recipe if kind.recipe else None
 
 
@@ -336,7 +334,7 @@ def _mounts(
     for mount in spec.volumes:
         if mount.is_bind:
             mounts.append(
-                Mount("bind", str(_host_path(mount.source, profile_dir)), mount.target, mount.read_only)
+                Mount("bind", str(host_path(mount.source, profile_dir)), mount.target, mount.read_only)
             )
         else:
             mounts.append(Mount("volume", volume_name(stack, mount.source), mount.target, mount.read_only))
@@ -354,11 +352,6 @@ def _covers(target: str, data_path: str) -> bool:
 def default_volume(stack: str, service: str) -> str:
     """Docker name of the volume a service gets at its kind's data path: ``ops-<stack>-<service>-data``."""
     return f"ops-{stack}-{service}-data"
-
-
-def _host_path(value: str, profile_dir: Path) -> Path:
-    path = Path(value).expanduser()
-    return path if path.is_absolute() else (profile_dir / path).resolve()
 
 
 def _env_text(value: object) -> str:

@@ -68,48 +68,57 @@ def image_user(client, image_id: str) -> tuple[int, int] | None:
 
 
 def hand_over(client, spec: ContainerSpec, existing: set[str], say: Say) -> list[str]:
-    """Give ``spec``'s existing named volumes to its image's user; returns the volumes changed."""
+    """Give ``spec``'s existing named volumes to its image's user; returns the volumes changed.
+
+    One one-shot container per service, all its volumes mounted at once: each prints the volumes
+    it changed and how many files were another user's.
+    """
     owner = image_user(client, spec.image_id or spec.image)
     if owner is None:
         return []
     uid, gid = owner
-    changed = []
-    for mount in spec.mounts:
-        if mount.kind != "volume" or mount.read_only or mount.source not in existing:
-            continue
-        script = (
-            f"n=$(find {TARGET} ! -user {uid} -print | wc -l); "
-            f'[ "$n" = 0 ] || {{ chown -R -h {uid}:{gid} {TARGET} && echo "$n"; }}'
+    sources = [
+        m.source for m in spec.mounts if m.kind == "volume" and not m.read_only and m.source in existing
+    ]
+    if not sources:
+        return []
+    script = "".join(
+        f"n=$(find {TARGET}/{i} ! -user {uid} -print | wc -l); "
+        f'[ "$n" = 0 ] || {{ chown -R -h {uid}:{gid} {TARGET}/{i} && echo "{i} $n"; }}; '
+        for i in range(len(sources))
+    )
+    try:
+        output = client.containers.run(
+            spec.image_id or spec.image,
+            ["sh", "-ec", script],
+            user="0",
+            entrypoint=[],
+            cap_drop=["ALL"],
+            cap_add=["CHOWN", "FOWNER", "DAC_READ_SEARCH"],
+            security_opt=["no-new-privileges"],
+            network_mode="none",
+            mounts=[
+                DockerMount(target=f"{TARGET}/{i}", source=v, type="volume") for i, v in enumerate(sources)
+            ],
+            labels={labels.STACK: spec.stack, labels.SERVICE: f"{spec.service}-ownership"},
+            remove=True,
         )
-        try:
-            output = client.containers.run(
-                spec.image_id or spec.image,
-                ["sh", "-c", script],
-                user="0",
-                entrypoint=[],
-                cap_drop=["ALL"],
-                cap_add=["CHOWN", "FOWNER", "DAC_READ_SEARCH"],
-                security_opt=["no-new-privileges"],
-                network_mode="none",
-                mounts=[DockerMount(target=TARGET, source=mount.source, type="volume")],
-                labels={labels.STACK: spec.stack, labels.SERVICE: f"{spec.service}-ownership"},
-                remove=True,
-            )
-        except docker.errors.ContainerError as exc:
-            raise DockerError(
-                f"{spec.service}: could not give volume {mount.source} to user {uid}: {exc.stderr or exc}",
-                hint=f"`docker run --rm -v {mount.source}:/v {spec.image} ls -ln /v` shows who owns it",
-            ) from None
-        except docker.errors.APIError as exc:
-            raise DockerError(
-                f"{spec.service}: Docker refused the one-shot container for volume {mount.source}: "
-                f"{exc.explanation or exc}",
-                hint="see `docker info`",
-            ) from None
-        count = output.decode().strip() if isinstance(output, bytes) else ""
-        if count:
-            say(
-                f"{spec.service}: volume {mount.source} given to user {uid} ({count} files were another user's)"
-            )
-            changed.append(mount.source)
+    except docker.errors.ContainerError as exc:
+        raise DockerError(
+            f"{spec.service}: could not give volumes {', '.join(sources)} to user {uid}: {exc.stderr or exc}",
+            hint=f"`docker run --rm -v {sources[0]}:/v {spec.image} ls -ln /v` shows who owns it",
+        ) from None
+    except docker.errors.APIError as exc:
+        raise DockerError(
+            f"{spec.service}: Docker refused the one-shot container for volumes {', '.join(sources)}: "
+            f"{exc.explanation or exc}",
+            hint="see `docker info`",
+        ) from None
+    changed = []
+    text = output.decode() if isinstance(output, bytes) else ""
+    for line in text.splitlines():
+        index, _, count = line.partition(" ")
+        source = sources[int(index)]
+        say(f"{spec.service}: volume {source} given to user {uid} ({count} files were another user's)")
+        changed.append(source)
     return changed

@@ -34,7 +34,12 @@ def model_dir(spec_path: str, profile_dir: Path) -> Path:
     """The folder a model's ``path:`` names: ``bundled:NAME``, ``~/x``, absolute, or relative to the profile."""
     if spec_path.startswith(BUNDLED_PREFIX):
         return paths.bundled_model(spec_path[len(BUNDLED_PREFIX) :])
-    folder = Path(spec_path).expanduser()
+    return host_path(spec_path, profile_dir)
+
+
+def host_path(value: str, profile_dir: Path) -> Path:
+    """A path the profile writes: ``~/x``, absolute, or relative to the profile's folder."""
+    folder = Path(value).expanduser()
     return folder if folder.is_absolute() else (profile_dir / folder).resolve()
 
 

@@ -42,6 +42,11 @@ class PortMapping:
     def __str__(self) -> str:
         return f"{self.host_ip}:{self.host_port}:{self.container_port}/{self.protocol}"
 
+    @property
+    def local_host(self) -> str:
+        """Where this machine reaches the port: its address, or loopback for one published on every address."""
+        return "127.0.0.1" if self.host_ip == "0.0.0.0" else self.host_ip
+
 
 @dataclass(frozen=True)
 class VolumeMount:

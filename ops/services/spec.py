@@ -129,22 +129,19 @@ class ContainerSpec:
         health = self.health
         port = self._host_port(health.port)
         if health.tcp and port:
-            host = "127.0.0.1" if port.host_ip == "0.0.0.0" else port.host_ip
-            return TcpProbe(host, port.host_port)
+            return TcpProbe(port.local_host, port.host_port)
         if self.health_path and port:
-            host = "127.0.0.1" if port.host_ip == "0.0.0.0" else port.host_ip
             return HttpProbe(
-                f"http://{host}:{port.host_port}{self.health_path}", status=health.status, body=health.body
+                f"http://{port.local_host}:{port.host_port}{self.health_path}",
+                status=health.status,
+                body=health.body,
             )
         return ContainerProbe(container)
 
     @property
     def url(self) -> str:
         """The service's base URL on this machine (its first published port), or empty."""
-        for port in self.ports:
-            host = "127.0.0.1" if port.host_ip == "0.0.0.0" else port.host_ip
-            return f"http://{host}:{port.host_port}"
-        return ""
+        return f"http://{self.ports[0].local_host}:{self.ports[0].host_port}" if self.ports else ""
 
     @property
     def timeout(self) -> float:

@@ -7,11 +7,9 @@ and at every VOLUME its image declares); the profile's volume labels reach Docke
 
 from __future__ import annotations
 
-import io
 import socket
 import threading
 
-import docker.errors
 import pytest
 
 from ops import services
@@ -19,7 +17,7 @@ from ops.cli import main
 from ops.labels import STACK as LABEL_STACK
 from ops.services import ServiceKind
 from tests.integration.hosts import free_port
-from tests.integration.webimage import web_image  # noqa: F401  (fixture)
+from tests.integration.webimage import derived_image, web_image  # noqa: F401  (fixture)
 
 STACK = "planfx"
 VOLUME_IMAGE = "ops-test-web-volume:1"
@@ -38,14 +36,9 @@ def data_kind():
 @pytest.fixture
 def volume_image(docker_client, web_image):  # noqa: F811
     """The web image plus a declared `VOLUME /state` (built locally, no network)."""
-    dockerfile = f"FROM {web_image}\nRUN mkdir -p /state\nVOLUME /state\n"
-    try:
-        docker_client.images.get(VOLUME_IMAGE)
-    except docker.errors.ImageNotFound:
-        docker_client.images.build(
-            fileobj=io.BytesIO(dockerfile.encode()), tag=VOLUME_IMAGE, rm=True, labels={"ops.test": "image"}
-        )
-    return VOLUME_IMAGE
+    return derived_image(
+        docker_client, VOLUME_IMAGE, f"FROM {web_image}\nRUN mkdir -p /state\nVOLUME /state\n"
+    )
 
 
 @pytest.fixture

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import io
-
-import docker.errors
 import pytest
 
 from ops.cli import main
 from ops.labels import STACK as LABEL_STACK
 from tests.integration.hosts import free_port
-from tests.integration.webimage import web_image  # noqa: F401  (fixture)
+from tests.integration.webimage import derived_image, web_image  # noqa: F401  (fixture)
 
 STACK = "owner"
 IMAGE = "ops-test-web-user:1"
@@ -21,13 +18,7 @@ VOLUME = f"ops-{STACK}-data"
 def user_image(docker_client, web_image):  # noqa: F811
     """The web image, run as uid 10001 (as the Open WebUI and Chainlit images are)."""
     dockerfile = f"FROM {web_image}\nRUN mkdir -p /data && chown 10001:10001 /data\nUSER 10001:10001\n"
-    try:
-        docker_client.images.get(IMAGE)
-    except docker.errors.ImageNotFound:
-        docker_client.images.build(
-            fileobj=io.BytesIO(dockerfile.encode()), tag=IMAGE, rm=True, labels={"ops.test": "image"}
-        )
-    return IMAGE
+    return derived_image(docker_client, IMAGE, dockerfile)
 
 
 def test_a_root_owned_volume_is_given_to_the_images_user(

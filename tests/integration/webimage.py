@@ -31,3 +31,14 @@ def web_image(docker_client, base_image) -> str:
             labels={"ops.test": "image"},
         )
     return TAG
+
+
+def derived_image(docker_client, tag: str, dockerfile: str) -> str:
+    """``tag`` built from ``dockerfile`` (FROM a local image: no network) unless it exists; returns it."""
+    try:
+        docker_client.images.get(tag)
+    except docker.errors.ImageNotFound:
+        docker_client.images.build(
+            fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True, labels={"ops.test": "image"}
+        )
+    return tag
