@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import socket
+import sys
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -28,10 +29,39 @@ Container: TypeAlias = Any
 #: A docker-py volume (``docker.models.volumes.Volume``), untyped for the same reason.
 Volume: TypeAlias = Any
 
-_START_HINT = (
-    "Start the Docker daemon (`.ci/ensure-docker` as root, `sudo systemctl start docker`, "
-    "or Docker Desktop), or point DOCKER_HOST at a running one."
-)
+
+def start_hint(platform: str | None = None, target: str | None = None) -> str:
+    """How to get an engine answering, for the platform ``ops`` runs on and the endpoint it tried.
+
+    ``ops`` installs and starts an engine only on Linux, as root, through ``just docker``; Docker
+    Desktop (Windows, macOS, and Linux when its context is in use) is started by its user.
+    """
+    platform = platform or sys.platform
+    target = endpoint() if target is None else target
+    point = "or point DOCKER_HOST at a running engine."
+    if platform == "win32":
+        return (
+            "Start Docker Desktop (Start menu, or in PowerShell "
+            '`Start-Process "$Env:ProgramFiles\\Docker\\Docker\\Docker Desktop.exe"`) and wait until it says '
+            f"the engine is running; ops never installs or starts an engine on Windows; {point}"
+        )
+    if platform == "darwin":
+        return (
+            "Start Docker Desktop (`open -a Docker`) and wait until it says the engine is running; "
+            f"ops never installs or starts an engine on macOS; {point}"
+        )
+    if "/.docker/desktop/" in target:
+        return f"Start Docker Desktop (`systemctl --user start docker-desktop`), {point}"
+    return (
+        "Start the Docker daemon (`just docker` as root installs and starts one, `sudo systemctl start docker`, "
+        f"or Docker Desktop), {point}"
+    )
+
+
+def _group_hint(platform: str | None = None) -> str:
+    if (platform or sys.platform) == "win32":
+        return "Add your user to the `docker-users` group (then sign out and in again). "
+    return "Add your user to the `docker` group (then log in again), or run as root. "
 
 
 @dataclass(frozen=True)
@@ -89,7 +119,7 @@ def engine_info(client: docker.DockerClient) -> EngineInfo:
         version = client.version()
         info = client.info()
     except (DockerException, requests.exceptions.RequestException) as exc:
-        raise DockerError(f"Docker daemon stopped answering: {_first_line(exc)}", hint=_START_HINT) from exc
+        raise DockerError(f"Docker daemon stopped answering: {_first_line(exc)}", hint=start_hint()) from exc
     return EngineInfo(
         server_version=version.get("Version", "unknown"),
         api_version=version.get("ApiVersion", "unknown"),
@@ -104,23 +134,21 @@ def _explain(exc: BaseException, target: str, timeout: float) -> tuple[str, str]
     # multi-line message; the root cause says what the user should do.
     causes = list(_chain(exc))
     if any(isinstance(c, PermissionError) for c in causes):
-        return "permission denied", (
-            "Add your user to the `docker` group (then log in again), or run as root. " + _START_HINT
-        )
+        return "permission denied", _group_hint() + start_hint(target=target)
     if any(isinstance(c, FileNotFoundError) for c in causes):
-        return "no socket there", _START_HINT
+        return "no socket there", start_hint(target=target)
     if any(isinstance(c, ConnectionRefusedError) for c in causes):
-        return "connection refused", _START_HINT
+        return "connection refused", start_hint(target=target)
     if any(isinstance(c, TimeoutError | socket.timeout | requests.exceptions.Timeout) for c in causes):
-        return f"no answer within {timeout:g} s", _START_HINT
+        return f"no answer within {timeout:g} s", start_hint(target=target)
     for cause in causes:
         response = getattr(cause, "response", None)
         if response is not None and getattr(response, "status_code", None):
             return (
                 f"HTTP {response.status_code} from {response.url}, which is not a Docker Engine API",
-                "Check DOCKER_HOST: something else listens there. " + _START_HINT,
+                "Check DOCKER_HOST: something else listens there. " + start_hint(target=target),
             )
-    return _first_line(exc), _START_HINT
+    return _first_line(exc), start_hint(target=target)
 
 
 def _chain(exc: BaseException):

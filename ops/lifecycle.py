@@ -23,7 +23,7 @@ from ops.host import ports, process
 from ops.images.service import ensure_service_image
 from ops.locks import file_lock
 from ops.models.recipes import build as recipe_build
-from ops.network import bind_addresses, ensure_network, network_name
+from ops.network import ensure_network, host_reach, network_name
 from ops.plan import ModelPlan, StackPlan
 from ops.services import StackContext
 from ops.services.spec import ContainerSpec
@@ -184,13 +184,13 @@ def _up(
     with stack_lock(state):
         if client is not None:
             preflight(client, plan)
-        addresses, notice = bind_addresses(plan.gateway.bind, plan.name, client)
-        if notice:
-            say(notice)
+        reach = host_reach(plan.gateway.bind, plan.name, client)
+        if reach.notice:
+            say(reach.notice)
         # The host loads models while the containers start: neither needs the other to become ready.
         pool = concurrent.futures.ThreadPoolExecutor(1)
         host_future = pool.submit(
-            process.start, plan, state, addresses, timeout=host_timeout, watch=_watcher(say)
+            process.start, plan, state, list(reach.addresses), timeout=host_timeout, watch=_watcher(say)
         )
         reports: list[ServiceReport] = []
         chain: dict[str, str] = {}
@@ -198,8 +198,8 @@ def _up(
         revoke_keys(state, plan)
         try:
             if client is not None:
-                gateway_ip = ensure_network(client, plan.name)
-                the_plan, wanted_specs, images = _reconcile(client, plan, ctx, gateway_ip, say)
+                ensure_network(client, plan.name)
+                the_plan, wanted_specs, images = _reconcile(client, plan, ctx, reach.alias, say)
             else:
                 the_plan, wanted_specs, images = None, {}, {}
         except BaseException:
@@ -243,8 +243,11 @@ def _up(
     )
 
 
-def _reconcile(client, plan: StackPlan, ctx: StackContext, gateway_ip: str, say: Say):
-    """Images, wanted specs, plan, apply: returns (reconcile plan, specs, images)."""
+def _reconcile(client, plan: StackPlan, ctx: StackContext, host_alias: str, say: Say):
+    """Images, wanted specs, plan, apply: returns (reconcile plan, specs, images).
+
+    ``host_alias`` is what ``host.docker.internal`` maps to in the containers (``""``: the engine's own).
+    """
     images = {name: ensure_service_image(client, service, say) for name, service in plan.enabled.items()}
     wanted_specs: dict[str, ContainerSpec] = {}
     volume_labels = dict(plan.volumes)
@@ -253,7 +256,7 @@ def _reconcile(client, plan: StackPlan, ctx: StackContext, gateway_ip: str, say:
         extra = volumes.declared(client, plan.services[name], image_id)
         for mount in extra:
             volume_labels[mount.source] = {labels.STACK: plan.name, labels.VOLUME: mount.source}
-        wanted_specs[name] = service.container(ctx, tag, image_id, gateway_ip, extra)
+        wanted_specs[name] = service.container(ctx, tag, image_id, host_alias, extra)
     the_plan = reconcile.plan(client, plan.name, wanted_specs)
     for action in the_plan.actions:
         say(f"{action.service}: {action.verb} ({action.reason})")

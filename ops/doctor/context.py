@@ -133,6 +133,12 @@ class DoctorContext:
 
         return self.once("docker", lambda: connect(timeout=DOCKER_TIMEOUT))
 
+    def engine(self):
+        """What kind of engine answers (:class:`ops.engines.Engine`); raises like :meth:`docker`."""
+        from ops.engines import detect
+
+        return self.once("engine", lambda: detect(self.docker()))
+
     def docker_or_none(self):
         """The client, or ``None`` when Docker is unreachable."""
         try:

@@ -112,18 +112,111 @@ class DockerDiskCheck(BaseCheck):
     def run(self, ctx: DoctorContext) -> Outcome:
         from ops.lifecycle import MIN_FREE_BYTES
 
-        client = client_or_skip(ctx)
-        root = client.info().get("DockerRootDir", "/var/lib/docker")
+        client_or_skip(ctx)
+        engine = ctx.engine()
+        root = engine.root_dir
         try:
+            if engine.in_vm or engine.kind == "remote":
+                raise OSError("not this machine's folder")
             free = shutil.disk_usage(root).free
+            where = root
         except OSError:
-            return ok(
-                f"Docker keeps its data in {root}, which is not visible from here (a VM or remote daemon)"
-            )
-        detail = f"{free / GiB:.1f} GiB free in {root} (images, containers, volumes)"
+            # Docker Desktop's disk is its VM's: a container's root file system lives on it.
+            measured = _free_inside(ctx)
+            if measured is None:
+                return ok(
+                    f"Docker keeps its data in {root} on {engine.name}, and no local image could measure it"
+                )
+            free, where = measured, f"{engine.name}'s disk"
+        detail = f"{free / GiB:.1f} GiB free in {where} (images, containers, volumes)"
         fix = "free some space: `docker system prune` removes stopped containers and unused images"
+        if engine.kind == "desktop":
+            fix += (
+                "; or give Docker Desktop a larger disk (Settings > Resources > Advanced > Disk image size)"
+            )
         if free < MIN_FREE_BYTES:
             return fail(detail + "; `ops up` refuses to start below 2 GiB", fix)
         if free < 4 * MIN_FREE_BYTES:
             return warn(detail + "; building Open WebUI needs about 6 GiB", fix)
         return ok(detail)
+
+
+def _free_inside(ctx: DoctorContext) -> int | None:
+    """Free bytes of the engine's disk, read by ``df`` in a throwaway container (no network), or ``None``."""
+    import docker.errors
+
+    image = ctx.probe_image()
+    if image is None:
+        return None
+    container = None
+    try:
+        container = ctx.docker().containers.run(
+            image,
+            entrypoint=["df", "-Pk", "/"],
+            command=[],
+            detach=True,
+            network_mode="none",
+            labels={LABEL_DOCTOR: ctx.stack or "none"},
+            name=f"ops-doctor-df-{uuid.uuid4().hex[:8]}",
+        )
+        container.wait(timeout=30)
+        lines = container.logs(stdout=True, stderr=False).decode("utf-8", "replace").split("\n")
+        return int(lines[1].split()[3]) * 1024
+    except (docker.errors.APIError, IndexError, ValueError):
+        return None
+    finally:
+        if container is not None:
+            with contextlib.suppress(docker.errors.APIError):
+                container.remove(force=True)
+
+
+@register
+class EngineCheck(BaseCheck):
+    """Which engine runs the containers: Docker Desktop (its backend, its VM's memory), a Linux engine, or one that cannot reach the host."""
+
+    name = "docker.engine"
+    group = "docker"
+    depends_on = ("docker.daemon",)
+
+    def run(self, ctx: DoctorContext) -> Outcome:
+        client_or_skip(ctx)
+        engine = ctx.engine()
+        memory = engine.memory_bytes / GiB
+        detail = f"{engine.name}, {engine.arch}; {'its VM has' if engine.in_vm else 'it has'} {memory:.1f} GiB and {engine.cpus} CPUs"
+        if engine.kind == "rootless":
+            return warn(
+                detail + "; its bridge is in its own network namespace, so containers reach the gateway only "
+                "where the engine forwards the host's loopback",
+                "use a rootful engine (`just docker` as root), or start rootlesskit with "
+                "--disable-host-loopback=false and bind the gateway where its containers see the host",
+            )
+        if engine.kind == "remote":
+            return warn(
+                detail + "; containers on another machine cannot reach this machine's gateway",
+                "use the engine on this machine (unset DOCKER_HOST, or `docker context use default`)",
+            )
+        if engine.kind == "vm":
+            return warn(
+                detail + "; ops treats it like Docker Desktop (host.docker.internal reaches the host's "
+                "loopback), which was not verified on this engine",
+                "if containers cannot reach the gateway, network.host-gateway says so; Docker Desktop is "
+                "the engine ops supports on macOS and Windows",
+            )
+        largest = max((s.memory_bytes for s in ctx.specs().values()), default=0) if ctx.plan else 0
+        want = max(MIN_VM_MEMORY, largest)
+        if engine.in_vm and engine.memory_bytes and engine.memory_bytes < want:
+            where = (
+                "`memory=` under [wsl2] in %UserProfile%\\.wslconfig, then `wsl --shutdown`"
+                if engine.backend == "WSL 2"
+                else "Docker Desktop's Settings > Resources > Memory"
+            )
+            return warn(
+                f"{detail}; the workshop wants at least {MIN_VM_MEMORY / GiB:.0f} GiB, and one container here may "
+                f"use up to {largest / GiB:.1f} GiB",
+                f"give the VM more memory: {where}",
+            )
+        return ok(detail)
+
+
+#: Memory below which a VM engine is too small for the workshop (Open WebUI with its embedding model).
+MIN_VM_MEMORY = 4 * GiB

@@ -39,6 +39,9 @@ class HostGatewayCheck(BaseCheck):
                 f"the stack network {net} does not exist", f"{down_up} creates it and binds the gateway to it"
             )
         info = ctx.host().info
+        engine = ctx.engine()
+        if not engine.bridge_on_host:
+            return _through_the_engine(ctx, engine, net, info, down_up)
         answer = _probe_from_container(ctx, net, address, info.port)
         seen = f"from a container on {net}, host.docker.internal ({address}):{info.port}"
         if answer.startswith("HTTP/"):  # any answer: the path works (gateway.health judges the rest)
@@ -63,14 +66,38 @@ class HostGatewayCheck(BaseCheck):
         )
 
 
+def _through_the_engine(ctx: DoctorContext, engine, net: str, info, down_up: str) -> Outcome:
+    """Docker Desktop and other VM engines: their own ``host.docker.internal`` reaches the host's loopback."""
+    answer = _probe_from_container(ctx, net, None, info.port)
+    seen = f"from a container on {net}, {engine.name}'s host.docker.internal:{info.port}"
+    if answer.startswith("HTTP/"):
+        return ok(f"{seen} answers {answer}")
+    if "127.0.0.1" not in info.addresses:
+        return fail(
+            f"{seen}: {answer}; the gateway listens on {', '.join(info.addresses)}, not on 127.0.0.1 where "
+            "the engine forwards host.docker.internal",
+            f"add 127.0.0.1 to `gateway.bind` in the profile, then {down_up}",
+        )
+    if not engine.forwards_host_loopback:
+        return fail(f"{seen}: {answer}", "see docker.engine: this engine's containers cannot reach the host")
+    return fail(
+        f"{seen}: {answer}",
+        "a firewall or VPN on this machine may block Docker Desktop's forwarding to 127.0.0.1: allow it, "
+        "or restart Docker Desktop",
+    )
+
+
 _SCRIPT = (
     "exec 3<>/dev/tcp/host.docker.internal/{port} || exit 3; "
     "printf 'GET /health HTTP/1.0\\r\\nHost: host.docker.internal\\r\\n\\r\\n' >&3; head -n 1 <&3"
 )
 
 
-def _probe_from_container(ctx: DoctorContext, network: str, address: str, port: int) -> str:
-    """Run a labelled throwaway container on ``network``; return the gateway's status line or the error."""
+def _probe_from_container(ctx: DoctorContext, network: str, address: str | None, port: int) -> str:
+    """Run a labelled throwaway container on ``network``; return the gateway's status line or the error.
+
+    ``address`` is what the container maps ``host.docker.internal`` to (``None``: the engine's own).
+    """
     import docker.errors
 
     client = ctx.docker()
@@ -85,7 +112,7 @@ def _probe_from_container(ctx: DoctorContext, network: str, address: str, port: 
             command=[_SCRIPT.format(port=port)],
             detach=True,
             network=network,
-            extra_hosts={"host.docker.internal": address},
+            extra_hosts={"host.docker.internal": address} if address else {},
             labels={LABEL_DOCTOR: ctx.stack},
             name=f"ops-doctor-reach-{uuid.uuid4().hex[:8]}",
         )

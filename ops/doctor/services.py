@@ -122,13 +122,23 @@ class ContainerCheck(BaseCheck):
             show = ", ".join(f"{ip}:{h}->{c}" for ip, h, c in sorted(published)) or "nothing"
             want = ", ".join(f"{ip}:{h}->{c}" for ip, h, c in sorted(wanted)) or "nothing"
             problems.append(f"{spec.name} publishes {show}; the profile says {want}")
-        gateway = ctx.network_gateway()
+        from ops.profiles.schema import STACK_GATEWAY
+
         hosts = container.attrs.get("HostConfig", {}).get("ExtraHosts") or []
         mapped = next((h.split(":", 1)[1] for h in hosts if h.startswith("host.docker.internal:")), None)
-        if gateway and mapped != gateway:
+        if STACK_GATEWAY not in ctx.plan.gateway.bind:
+            return problems  # containers are not meant to reach the gateway
+        engine = ctx.engine()
+        gateway = ctx.network_gateway() if engine.bridge_on_host else None
+        if engine.bridge_on_host and gateway and mapped != gateway:
             problems.append(
                 f"{spec.name} maps host.docker.internal to {mapped or 'nothing'}, not to the stack network's "
                 f"gateway {gateway} where the gateway listens"
+            )
+        elif not engine.bridge_on_host and mapped:
+            problems.append(
+                f"{spec.name} maps host.docker.internal to {mapped}; on {engine.name} it must keep the "
+                "engine's own, which reaches the host's loopback"
             )
         return problems
 

@@ -53,8 +53,9 @@ class ContainerSpec:
     #: The HTTP path the readiness probe asks: the profile's ``health.http``, else the kind's.
     health_path: str | None = None
     image_id: str = ""
-    #: What ``host.docker.internal`` resolves to inside the container: the stack network's gateway
-    #: address, where the gateway listens. Docker's ``host-gateway`` would be the default bridge's.
+    #: What ``host.docker.internal`` resolves to inside the container: on a Linux engine the stack
+    #: network's gateway address, where the gateway listens (Docker's ``host-gateway`` would be the
+    #: default bridge's); ``""`` keeps the engine's own name (Docker Desktop's, see ``ops.engines``).
     host_gateway: str = "host-gateway"
     #: Limits: memory in bytes (no swap beyond it) and processes plus threads.
     memory_bytes: int = size_bytes(DEFAULT_MEMORY)
@@ -112,8 +113,8 @@ class ContainerSpec:
             "mounts": [_docker_mount(m) for m in self.mounts],
             "network": self.network,
             "hostname": self.service,
-            # Containers reach the gateway on the host by this name, on Linux as on Docker Desktop.
-            "extra_hosts": {"host.docker.internal": self.host_gateway},
+            # Containers reach the gateway on the host by this name; Docker Desktop has it built in.
+            "extra_hosts": {"host.docker.internal": self.host_gateway} if self.host_gateway else {},
             "restart_policy": {"Name": "unless-stopped"},
             "cap_drop": list(HARDENING["cap_drop"]),
             "cap_add": list(self.cap_add),

@@ -503,6 +503,7 @@ class FakeDocker:
             "ServerVersion": "27.0.0-fake",
             "OperatingSystem": "fake",
         }
+        self.version_data = {"Version": "27.0.0-fake", "ApiVersion": "1.46", "Os": "linux", "Arch": "amd64"}
         self.containers = FakeContainers(self)
         self.volumes = FakeVolumes(self)
         self.networks = FakeNetworks(self)
@@ -512,6 +513,9 @@ class FakeDocker:
 
     def info(self) -> dict:
         return dict(self.info_data)
+
+    def version(self) -> dict:
+        return dict(self.version_data)
 
     def ping(self) -> bool:
         return True

@@ -144,3 +144,74 @@ def test_notice_names_every_address_the_gateway_listens_on(monkeypatch):
     addresses, notice = network.bind_addresses(("stack-gateway", "0.0.0.0"), "dev")
     assert addresses == ["0.0.0.0"]
     assert notice.endswith("it listens on 0.0.0.0 only")
+
+
+# --------------------------------------------------------------------------------------------- host_reach by engine
+
+DESKTOP_MAC = {
+    "OperatingSystem": "Docker Desktop",
+    "KernelVersion": "6.10.14-linuxkit",
+    "Labels": [
+        "com.docker.desktop.address=unix:///Users/ann/Library/Containers/com.docker.docker/Data/docker-cli.sock"
+    ],
+}
+
+
+def test_on_docker_desktop_stack_gateway_is_loopback_and_no_network_is_made(client):
+    """Desktop forwards host.docker.internal to the host's loopback: nothing beyond 127.0.0.1 is opened."""
+    client.info_data.update(DESKTOP_MAC)
+    reach = network.host_reach(("127.0.0.1", "stack-gateway"), "dev", client)
+    assert reach == network.HostReach(("127.0.0.1",), alias="", notice=None)
+    assert client.events == []  # no network made just to find an address the host does not have
+
+
+def test_on_docker_desktop_a_lan_only_gateway_still_listens_on_loopback_for_containers(client):
+    client.info_data.update(DESKTOP_MAC)
+    reach = network.host_reach(("192.168.1.20", "stack-gateway"), "dev", client)
+    assert reach.addresses == ("192.168.1.20", "127.0.0.1")
+    assert reach.alias == ""
+
+
+def test_on_a_linux_engine_containers_map_the_name_to_the_networks_gateway(client):
+    reach = network.host_reach(("127.0.0.1", "stack-gateway"), "dev", client)
+    assert reach == network.HostReach(("127.0.0.1", "172.30.0.1"), alias="172.30.0.1", notice=None)
+
+
+def test_without_stack_gateway_containers_get_no_mapping_and_docker_is_not_asked(no_connect):
+    assert network.host_reach(("127.0.0.1",), "dev") == network.HostReach(("127.0.0.1",), "", None)
+
+
+def test_a_rootless_engine_says_why_containers_cannot_reach_the_gateway(client):
+    client.info_data["SecurityOptions"] = ["name=seccomp,profile=builtin", "name=rootless"]
+    reach = network.host_reach(("127.0.0.1", "stack-gateway"), "dev", client)
+    assert reach.addresses == ("127.0.0.1",)
+    assert reach.alias == ""
+    assert reach.notice.startswith("containers cannot reach the gateway: rootless Docker Engine")
+    assert client.events == []
+
+
+def test_a_remote_engine_says_its_containers_cannot_reach_this_machine(client, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "tcp://10.1.2.3:2376")
+    reach = network.host_reach(("127.0.0.1", "stack-gateway"), "dev", client)
+    assert reach.addresses == ("127.0.0.1",)
+    assert "on 10.1.2.3 is another machine" in reach.notice
+
+
+def test_desktop_containers_keep_the_engines_own_host_name():
+    from ops.services.spec import ContainerSpec
+
+    spec = ContainerSpec(
+        stack="dev", service="web", kind="container", image="x", ports=(), mounts=(), host_gateway=""
+    )
+    assert spec.create_kwargs()["extra_hosts"] == {}
+    linux = ContainerSpec(
+        stack="dev",
+        service="web",
+        kind="container",
+        image="x",
+        ports=(),
+        mounts=(),
+        host_gateway="172.30.0.1",
+    )
+    assert linux.create_kwargs()["extra_hosts"] == {"host.docker.internal": "172.30.0.1"}
+    assert spec.spec_hash() != linux.spec_hash()  # moving between engines replaces the container
