@@ -40,8 +40,8 @@ _LOCAL_HOSTS = {"", "localhost", "127.0.0.1", "::1"}
 _OTHER_VMS = (
     ("orbstack", "OrbStack"),
     ("colima", "Colima"),
+    ("rancher desktop", "Rancher Desktop"),
     ("rancher-desktop", "Rancher Desktop"),
-    ("lima-rancher-desktop", "Rancher Desktop"),
     ("podman", "Podman"),
 )
 
@@ -148,7 +148,9 @@ def _os_of(platform: str) -> str:
 
 def _desktop_host(address: str, platform: str) -> str:
     """Which system a Docker Desktop runs on: its label's socket says, else this machine's platform."""
-    if address.startswith("npipe:"):
+    if (
+        address.startswith("npipe:") or address == "unix:///var/run/docker-cli.sock"
+    ):  # the latter: in a WSL distro
         return "windows"
     if "/Library/Containers/com.docker.docker/" in address or address.startswith("unix:///Users/"):
         return "macos"

@@ -69,7 +69,7 @@ class HostGatewayCheck(BaseCheck):
 def _through_the_engine(ctx: DoctorContext, engine, net: str, info, down_up: str) -> Outcome:
     """Docker Desktop and other VM engines: their own ``host.docker.internal`` reaches the host's loopback."""
     answer = _probe_from_container(ctx, net, None, info.port)
-    seen = f"from a container on {net}, {engine.name}'s host.docker.internal:{info.port}"
+    seen = f"from a container on {net}, host.docker.internal:{info.port} (the name {engine.name} provides)"
     if answer.startswith("HTTP/"):
         return ok(f"{seen} answers {answer}")
     if "127.0.0.1" not in info.addresses:
