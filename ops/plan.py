@@ -20,8 +20,9 @@ from ops import labels, paths, services
 from ops.errors import ModelError
 from ops.profiles import LoadedProfile
 from ops.profiles.checks import host_path
+from ops.profiles.mappings import PortMapping
 from ops.profiles.resources import DEFAULT_MEMORY, DEFAULT_PIDS, size_bytes
-from ops.profiles.schema import BuildSpec, GatewaySpec, HealthSpec, ModelSpec, PortMapping, ServiceSpec
+from ops.profiles.schema import BuildSpec, GatewaySpec, HealthSpec, ModelSpec, ServiceSpec
 from ops.services import ServiceKind, StackContext
 from ops.services.spec import ContainerSpec, Mount, container_name, volume_name
 from ops.settings import Settings

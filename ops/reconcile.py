@@ -19,7 +19,7 @@ from ops.docker_engine import Container, Volume
 from ops.errors import DockerError, ProbeTimeout
 from ops.network import ensure_network, network_name
 from ops.probes import wait_for
-from ops.profiles.schema import PortMapping
+from ops.profiles.mappings import PortMapping
 from ops.services.spec import ContainerSpec
 
 Say = Callable[[str], None]

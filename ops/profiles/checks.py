@@ -6,7 +6,8 @@ from pathlib import Path
 
 from ops import paths, services
 from ops.profiles.errors import Problem, did_you_mean
-from ops.profiles.schema import PortMapping, Profile
+from ops.profiles.mappings import PortMapping
+from ops.profiles.schema import Profile
 from ops.profiles.yamlmap import Loc, Located, dotted
 
 BUNDLED_PREFIX = "bundled:"

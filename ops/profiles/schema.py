@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ops.profiles.mappings import Mount, Port
 from ops.profiles.resources import Capabilities, ResourcesSpec
 
 #: In ``gateway.bind``: the stack network's gateway address, so containers reach the host.
 STACK_GATEWAY = "stack-gateway"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
-_PORT = re.compile(
-    r"^(?:(?P<ip>\d{1,3}(?:\.\d{1,3}){3}|localhost):)?(?P<host>\d+):(?P<container>\d+)(?:/(?P<proto>tcp|udp))?$"
-)
 
 
 class Strict(BaseModel):
@@ -30,79 +27,6 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
 
 
-@dataclass(frozen=True)
-class PortMapping:
-    """One published port: ``[HOST_IP:]HOST_PORT:CONTAINER_PORT[/PROTO]``."""
-
-    host_ip: str
-    host_port: int
-    container_port: int
-    protocol: str = "tcp"
-
-    def __str__(self) -> str:
-        return f"{self.host_ip}:{self.host_port}:{self.container_port}/{self.protocol}"
-
-    @property
-    def local_host(self) -> str:
-        """Where this machine reaches the port: its address, or loopback for one published on every address."""
-        return "127.0.0.1" if self.host_ip == "0.0.0.0" else self.host_ip
-
-
-@dataclass(frozen=True)
-class VolumeMount:
-    """A named volume or host folder mounted at an absolute path in the container."""
-
-    source: str
-    target: str
-    read_only: bool = False
-
-    @property
-    def is_bind(self) -> bool:
-        """A host folder (``/abs`` or ``./rel``) rather than a named volume."""
-        return self.source.startswith(("/", ".", "~"))
-
-
-def _port(value: object) -> object:
-    if isinstance(value, PortMapping):
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        raise ValueError(f'expected "HOST:CONTAINER" (e.g. "3000:8080"), got {value}')
-    if not isinstance(value, str):
-        return value  # let pydantic report the type
-    match = _PORT.match(value.strip())
-    if not match:
-        raise ValueError(f'expected "[HOST_IP:]HOST_PORT:CONTAINER_PORT" (e.g. "3000:8080"), got "{value}"')
-    ip = match["ip"] or "127.0.0.1"
-    if ip == "localhost":
-        ip = "127.0.0.1"
-    try:
-        ipaddress.IPv4Address(ip)
-    except ValueError:
-        raise ValueError(f'"{ip}" in "{value}" is not an IPv4 address') from None
-    host, container = int(match["host"]), int(match["container"])
-    for port in (host, container):
-        if not 1 <= port <= 65535:
-            raise ValueError(f'port {port} in "{value}" is outside 1-65535')
-    return PortMapping(ip, host, container, match["proto"] or "tcp")
-
-
-def _volume(value: object) -> object:
-    if isinstance(value, VolumeMount) or not isinstance(value, str):
-        return value
-    parts = value.split(":")
-    if len(parts) not in (2, 3) or not all(parts[:2]):
-        raise ValueError(f'expected "SOURCE:/container/path[:ro]", got "{value}"')
-    source, target = parts[0], parts[1]
-    mode = parts[2] if len(parts) == 3 else "rw"
-    if mode not in ("ro", "rw"):
-        raise ValueError(f'mode must be "ro" or "rw", got "{mode}" in "{value}"')
-    if not target.startswith("/"):
-        raise ValueError(f'the container path must be absolute, got "{target}" in "{value}"')
-    return VolumeMount(source, target, mode == "ro")
-
-
-Port = Annotated[PortMapping, BeforeValidator(_port)]
-Mount = Annotated[VolumeMount, BeforeValidator(_volume)]
 EnvValue = str | int | float | bool
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from ops.errors import UsageError
 
 if TYPE_CHECKING:
-    from ops.profiles.schema import PortMapping
+    from ops.profiles.mappings import PortMapping
     from ops.secrets import Secret, SecretStore
 
 
@@ -106,7 +106,7 @@ class ServiceKind:
     @property
     def default_ports(self) -> tuple[PortMapping, ...]:
         """What a service of this kind publishes when the profile names no ports: its port on 127.0.0.1."""
-        from ops.profiles.schema import PortMapping
+        from ops.profiles.mappings import PortMapping
 
         if self.port and self.host_port:
             return (PortMapping("127.0.0.1", self.host_port, self.port),)

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from ops import labels
 from ops.network import network_name
 from ops.probes import ContainerProbe, HttpProbe, Probe, TcpProbe
+from ops.profiles.mappings import PortMapping
 from ops.profiles.resources import DEFAULT_MEMORY, DEFAULT_PIDS, size_bytes
-from ops.profiles.schema import HealthSpec, PortMapping
+from ops.profiles.schema import HealthSpec
 from ops.secrets import Secret
 
 #: What every container gets: no Linux capability (a kind or profile adds back only what it needs),

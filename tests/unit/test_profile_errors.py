@@ -343,3 +343,27 @@ def test_a_few_aliases_still_work(write, capsys):
     ).replace("    depends_on: [web]\n", "    depends_on: [web]\n    environment: *env\n")
     code, out, err = run(capsys, "validate", str(write(text)))
     assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    ("text", "source", "target", "read_only"),
+    [
+        ("C:\\Users\\ann\\docs:/data/docs", "C:\\Users\\ann\\docs", "/data/docs", False),
+        ("C:/Users/ann/docs:/data/docs:ro", "C:/Users/ann/docs", "/data/docs", True),
+        ("d:\\notes:/notes:rw", "d:\\notes", "/notes", False),
+    ],
+)
+def test_a_windows_folder_with_its_drive_is_a_bind_mount(text, source, target, read_only):
+    """The colon after a drive letter belongs to the path, as in Docker Desktop and Compose on Windows."""
+    from ops.profiles.mappings import _volume
+
+    mount = _volume(text)
+    assert (mount.source, mount.target, mount.read_only, mount.is_bind) == (source, target, read_only, True)
+
+
+@pytest.mark.parametrize("text", ["C:/x", "C:\\data", "C:\\data:data", "C:\\data:/x:rx"])
+def test_a_windows_folder_without_a_container_path_is_still_refused(text):
+    from ops.profiles.mappings import _volume
+
+    with pytest.raises(ValueError):
+        _volume(text)
