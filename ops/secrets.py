@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ops.errors import OpsError
 from ops.locks import file_lock
-from ops.private import private_dir
+from ops.private import open_private, private_dir
 
 MASK = "********"
 _KNOWN: set[str] = set()
@@ -147,7 +147,7 @@ class SecretStore:
         private_dir(self.path.parent)
         tmp = self.path.with_suffix(".tmp")
         # Create with 0600 from the start: a chmod after writing would leave a window.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = open_private(tmp, os.O_WRONLY | os.O_TRUNC)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(data, fh, indent=2, sort_keys=True)
             fh.flush()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ops.private import open_private
 from ops.profiles.schema import GatewaySpec, ModelSpec
 
 if TYPE_CHECKING:
@@ -114,7 +115,7 @@ class HostConfig:
     def write(self, path: Path) -> None:
         """Write the file atomically, readable by its owner only."""
         tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = open_private(tmp, os.O_WRONLY | os.O_TRUNC)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             json.dump(self.to_json(), out, indent=2)
         os.replace(tmp, path)
