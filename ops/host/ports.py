@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import socket
+import sys
 
 import psutil
 
@@ -37,7 +38,10 @@ def bind(addresses: list[str], port: int) -> list[socket.socket]:
             sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sockets.append(sock)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if sys.platform != "win32":
+                # On Windows SO_REUSEADDR would let this socket bind a port another one listens
+                # on (so a busy port would go unnoticed); asyncio, too, sets it on POSIX only.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind((address, port))
             except OSError as exc:

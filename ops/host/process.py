@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +20,13 @@ from tenacity import (
     wait_fixed,
 )
 
-from ops import interrupt
+from ops import interrupt, procs
 from ops.errors import ConflictError, ModelError, ProbeTimeout
 from ops.host import ports
 from ops.host.config import HostConfig
 from ops.host.info import HostInfo
 from ops.locks import file_lock
+from ops.private import open_private
 from ops.state import StackState
 
 if TYPE_CHECKING:
@@ -136,21 +135,13 @@ def start(
         # A host that has just died may hold its port a moment longer: wait for it then, only.
         _check_free_after_a_death(addresses, config.port, timeout=10.0 if current.stale else 0.0)
         config.write(state.host_config)
-        command = [sys.executable, "-m", "ops", "host", "run", "--config", str(state.host_config)]
+        args = ["-m", "ops", "host", "run", "--config", str(state.host_config)]
         # The child must use the same state home as this process, whatever the environment says.
         env = {**os.environ, "OPS_HOME": str(state.root.parent.parent)}
-        # The log may hold what models were asked: readable by its owner only, like the secrets.
-        fd = os.open(state.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        os.fchmod(fd, 0o600)  # an older log made 0644 is tightened too
-        with os.fdopen(fd, "ab") as log:
-            process = subprocess.Popen(
-                command,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        # The log may hold what models were asked: readable by its owner only, like the secrets
+        # (an older log made 0644 is tightened too).
+        with os.fdopen(open_private(state.log_file, os.O_WRONLY | os.O_APPEND), "ab") as log:
+            process = procs.start_python(args, env, log)  # detached from this terminal
         info = _wait_pid_file(state, process, timeout=60)
         wait_ready(info, process, state, timeout, watch)
         return info, False
@@ -223,7 +214,7 @@ def wait_ready(
 
 
 def stop(state: StackState, timeout: float = 20.0) -> bool:
-    """SIGTERM the stack's host and wait; SIGKILL after ``timeout``. True if one was running."""
+    """Ask the stack's host to stop and wait; kill it after ``timeout``. True if one was running."""
     with _locked(state):
         current = status(state, timeout=0.5)
         if not current.running or current.info is None:
@@ -235,16 +226,18 @@ def stop(state: StackState, timeout: float = 20.0) -> bool:
 
 
 def _stop(state: StackState, info: HostInfo, timeout: float = 20.0) -> None:
-    """SIGTERM the host ``info`` records and wait (SIGKILL after ``timeout``); the caller holds the host lock.
+    """Ask the host ``info`` records to stop and wait; kill it after ``timeout``. The caller holds the host lock.
 
-    Only the process :func:`identify` recognises is signalled; any other is left alone.
+    Asking is SIGTERM, or Ctrl+Break on Windows (:func:`ops.procs.ask_to_stop`); a host that cannot
+    be asked is killed at once. Only the process :func:`identify` recognises is signalled; any
+    other is left alone.
     """
     process = identify(info)
     if process is not None:
         try:
-            process.send_signal(signal.SIGTERM)
+            asked = procs.ask_to_stop(process)
             try:
-                process.wait(timeout)
+                process.wait(timeout if asked else 0)
             except psutil.TimeoutExpired:
                 process.kill()
                 process.wait(5)

@@ -1,7 +1,8 @@
-"""The model host, in the foreground: bind, serve the gateway, load the models, stop on SIGTERM.
+"""The model host, in the foreground: bind, serve the gateway, load the models, stop when asked.
 
 The gateway starts answering at once (``/health`` says ``loading`` with 503) so ``ops up`` can
 show progress; a model answers requests only after it loaded and passed a warm-up generation.
+It stops on SIGTERM or Ctrl-C (SIGINT), and on Windows on Ctrl+Break (SIGBREAK, see :mod:`ops.procs`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import httpx
 import psutil
 import uvicorn
 
+from ops import procs
 from ops.errors import ModelError, ModelUnavailable, OpsError
 from ops.gateway import ModelState, ModelTable, Route
 from ops.gateway.app import GatewayConfig, create_app
@@ -138,7 +140,7 @@ def warm_up(route: Route, timeout: float = 300.0) -> None:
 
 
 def serve(config: HostConfig, settings: Settings | None = None) -> None:
-    """Run the host ``config`` describes in this process until SIGTERM/SIGINT."""
+    """Run the host ``config`` describes in this process until SIGTERM/SIGINT (or SIGBREAK on Windows)."""
     settings = settings or Settings.from_env()
     state = StackState.for_stack(config.stack, settings).ensure()
     key = state.secrets.get_or_create(GATEWAY_KEY)
@@ -188,9 +190,12 @@ def serve(config: HostConfig, settings: Settings | None = None) -> None:
     log.info("gateway for stack %s on %s", config.stack, ", ".join(f"{a}:{config.port}" for a in addresses))
     loader = threading.Thread(target=host.load_all, args=(config.models,), name="model-loader", daemon=True)
     loader.start()
-    # uvicorn re-raises the signal it caught after its graceful shutdown; with the default
-    # SIGTERM action that would kill us before the models are unloaded and the pid file removed.
-    signal.signal(signal.SIGTERM, lambda *_: None)
+    # uvicorn shuts down gracefully on SIGTERM and SIGINT, and on SIGBREAK on Windows (where
+    # ops.procs asks the host to stop with Ctrl+Break), then re-raises the signal it caught; with the
+    # default action (the process ends) that would kill us before the models are unloaded and the
+    # pid file removed.
+    for signum in procs.STOP_SIGNALS:
+        signal.signal(signum, lambda *_: None)
     try:
         server.run(sockets=sockets)
     finally:
