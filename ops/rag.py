@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from ops import reconcile, services
 from ops.errors import DockerError, OpsError, UsageError
@@ -117,7 +117,7 @@ def _apply(
     name: str,
     container: Any,
     docs: str,
-    packed: tuple[BinaryIO, list[str], list[tuple[str, str]]],
+    packed: tuple[IO[bytes], list[str], list[tuple[str, str]]],
     remove: list[str] | tuple[str, ...],
     started: float,
 ) -> IngestReport:
@@ -169,7 +169,7 @@ def _apply(
 
 def pack(
     paths: list[Path] | tuple[Path, ...],
-) -> tuple[BinaryIO, list[str], list[tuple[str, str]]]:
+) -> tuple[IO[bytes], list[str], list[tuple[str, str]]]:
     """A tar of the indexable files under ``paths``: (tar file at offset 0, names inside, [(file, why not copied)]).
 
     A file goes in as its name; a folder as a folder of that name, with its indexable files below it.
@@ -252,7 +252,11 @@ def _candidates(path: Path) -> Iterator[tuple[Path, str | None]]:
 
 def _open_regular(file: Path) -> BinaryIO:
     """Open ``file`` for reading only if it is still a regular file, not a link (no swap after the walk)."""
-    fd = os.open(file, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    # O_BINARY: os.open's default on Windows is the C runtime's text mode, which would read CR LF as LF.
+    flags = (
+        os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    )
+    fd = os.open(file, flags)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise IsADirectoryError(errno.EINVAL, "not a regular file")

@@ -9,13 +9,13 @@
 from __future__ import annotations
 
 import json
-import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
 
+from ops import usage
 from ops.errors import OpsError
 from ops.plan import StackPlan
 from ops.runtime.device import choose_device
@@ -68,7 +68,7 @@ def in_process(alias: str, folder, device: str, max_tokens: int = 64) -> Step:
         result = model.generate(PROMPT, max_tokens)
     except Exception as exc:  # the runtime raises its own types: any failure is this step's failure
         return Step(name, "fail", f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = usage.peak_rss_mb()
     metrics: dict[str, float | str] = {
         "device": device,
         "load_ms": round(load_s * 1000, 1),

@@ -7,9 +7,9 @@ Everything runs in one process tree on one corpus per size, and never touches th
   spread log-normally around 250 words, as notes and guides are), written into a temporary folder.
   Document ``i`` is the same for every N, so the 1,000-document corpus is the start of the 10,000 one.
 * Ingest: the folder synced into an empty index through ``rag.index.Store.sync``, the code the app
-  and ``ops rag ingest`` run, lexical only (no embedder): documents/s, chunks/s, and peak memory as
-  ``ru_maxrss`` of a fresh process that does nothing but the sync (its peak, and how much the sync
-  raised it). Then a re-sync with nothing changed and one after 1% of the files were rewritten: the
+  and ``ops rag ingest`` run, lexical only (no embedder): documents/s, chunks/s, and peak memory
+  (``ru_maxrss``; the peak working set on Windows) of a fresh process that does nothing but the sync
+  (its peak, and how much the sync raised it). Then a re-sync with nothing changed and one after 1% of the files were rewritten: the
   content hashes at work. With the in-app all-MiniLM-L6-v2 export at hand (``--embedder-dir``,
   default ``$RAG_EMBEDDER_DIR``, then ``/opt/minilm``) the ingest is measured with embeddings too;
   without it the output says so and why. Nothing is downloaded.
@@ -34,7 +34,6 @@ import concurrent.futures
 import multiprocessing
 import os
 import platform
-import resource
 import tempfile
 import time
 from collections.abc import Callable
@@ -42,6 +41,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from ops import usage
 from ops.bench.rag_corpus import Corpus, generate_corpus, make_queries, rewrite_fraction
 from ops.bench.rag_retrieval import TOP_K, RetrievalFigures, import_rag, measure_retrieval, rank_bm25
 from ops.errors import OpsError, UsageError
@@ -66,7 +66,7 @@ class IngestFigures:
     seconds: float
     docs_per_s: float
     chunks_per_s: float
-    #: ``ru_maxrss`` of the measuring process at the end of the first sync, and how much the sync raised it.
+    #: Peak memory of the measuring process at the end of the first sync, and how much the sync raised it.
     peak_rss_mb: float
     sync_rss_mb: float
     index_mb: float
@@ -79,11 +79,6 @@ class IngestFigures:
     changed_reported: int
     changed_reembedded_chunks: int
     embedder_load_s: float = 0.0
-
-
-def maxrss_mb() -> float:
-    """This process's peak resident set size so far (``ru_maxrss``, KiB on Linux), in MiB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def measure_ingest(corpus: Corpus, index: Path, embedder_dir: Path | None = None) -> IngestFigures:
@@ -105,11 +100,11 @@ def measure_ingest(corpus: Corpus, index: Path, embedder_dir: Path | None = None
         embedder.embed(["warm up the session"])
         load_s = time.perf_counter() - started
     store = Store(index)
-    before = maxrss_mb()
+    before = usage.peak_rss_mb()
     started = time.perf_counter()
     first = store.sync(corpus.root, embedder)
     seconds = time.perf_counter() - started
-    peak = maxrss_mb()
+    peak = usage.peak_rss_mb()
 
     started = time.perf_counter()
     again = store.sync(corpus.root, embedder)
@@ -162,7 +157,7 @@ def measure_ingest(corpus: Corpus, index: Path, embedder_dir: Path | None = None
 
 
 def measure_ingest_isolated(corpus: Corpus, index: Path, embedder_dir: Path | None = None) -> IngestFigures:
-    """:func:`measure_ingest` in a freshly spawned interpreter, so its ``ru_maxrss`` is the ingest's own."""
+    """:func:`measure_ingest` in a freshly spawned interpreter, so its peak memory is the ingest's own."""
     from ops.bench import rag as module  # by name: the child imports it, even when this runs as __main__
 
     context = multiprocessing.get_context("spawn")
@@ -244,7 +239,7 @@ def run(
     if not sizes or min(sizes) < 1:
         raise OpsError("--sizes needs at least one positive number of documents", exit_code=2)
     rank_bm25()  # fail before minutes of ingest, not after
-    load_start = os.getloadavg()[0]
+    load_start = usage.load_average()
     ingest = measure_ingest_isolated if isolate else measure_ingest
     found_dir, dense_note = find_embedder(embedder_dir)
     dense_sizes = [min(sizes)] if dense_sizes is None else dense_sizes
@@ -273,11 +268,11 @@ def run(
         seed=seed,
         versions=_versions(),
         cpus=os.cpu_count() or 1,
-        load_average=(round(load_start, 2), round(os.getloadavg()[0], 2)),
+        load_average=(round(load_start, 2), round(usage.load_average(), 2)),
         memory=(
-            "ru_maxrss (peak resident set) of a freshly spawned process that does only the sync"
+            f"{usage.PEAK_MEMORY} of a freshly spawned process that does only the sync"
             if isolate
-            else "ru_maxrss of this process (in-process run: the peak includes earlier work)"
+            else f"{usage.PEAK_MEMORY} of this process (in-process run: the peak includes earlier work)"
         ),
         corpora=tuple(corpora),
         ingest=tuple(figures),

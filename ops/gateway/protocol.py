@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import resource
+import sys
 from http import HTTPStatus
 from typing import Any
 
@@ -240,21 +240,31 @@ def connection_budget(wanted: int) -> int:
     Each connection is a file descriptor; the soft ``RLIMIT_NOFILE`` is often 1024 on a desktop
     (systemd sets the hard limit far higher). Past the limit ``accept()`` fails (EMFILE) and the
     gateway could not open upstream connections either, so the cap stays ``FD_RESERVE`` below it.
+
+    Windows has no such limit (``resource`` is POSIX-only): a socket there is a kernel handle, of
+    which a process may hold about 16 million, and uvicorn's event loop there (asyncio's proactor,
+    on I/O completion ports) has no ``select()`` ceiling, so ``gateway.max_connections`` itself,
+    which the protocol enforces, is the bound.
     """
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    needed = wanted + FD_RESERVE
-    if soft != resource.RLIM_INFINITY and soft < needed:
-        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            soft = target
-        except (ValueError, OSError) as exc:
-            log.warning("cannot raise the open-file limit from %d to %d: %s", soft, target, exc)
-    if soft == resource.RLIM_INFINITY:
+    if sys.platform == "win32":
         return wanted
-    allowed = max(1, min(wanted, soft - FD_RESERVE))
-    if allowed < wanted:
-        log.warning(
-            "gateway.max_connections %d lowered to %d: the open-file limit is %d", wanted, allowed, soft
-        )
-    return allowed
+    else:  # not code after the return: mypy then skips it when checking for Windows
+        import resource  # POSIX only: imported where it is used, so this module imports anywhere
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        needed = wanted + FD_RESERVE
+        if soft != resource.RLIM_INFINITY and soft < needed:
+            target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+                soft = target
+            except (ValueError, OSError) as exc:
+                log.warning("cannot raise the open-file limit from %d to %d: %s", soft, target, exc)
+        if soft == resource.RLIM_INFINITY:
+            return wanted
+        allowed = max(1, min(wanted, soft - FD_RESERVE))
+        if allowed < wanted:
+            log.warning(
+                "gateway.max_connections %d lowered to %d: the open-file limit is %d", wanted, allowed, soft
+            )
+        return allowed

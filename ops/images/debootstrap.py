@@ -3,6 +3,9 @@
 The rootfs lives in a temporary directory only while the caller streams it into Docker;
 :func:`bootstrap_rootfs` removes it afterwards, taking care never to delete through a
 mount that debootstrap left behind.
+
+Linux only (debootstrap, ``mount``, ``/proc``, root): elsewhere :func:`bootstrap_rootfs` refuses
+with a :class:`DockerError` that says how to get the base image instead.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 from collections import deque
@@ -88,8 +92,16 @@ def bootstrap_rootfs(mirror: str, progress: Progress | None = None) -> Iterator[
     """Run ``debootstrap --variant=minbase`` into a temporary directory and yield the rootfs.
 
     The directory is removed when the ``with`` block ends. Raises :class:`DockerError`
-    (the image cannot be made) when debootstrap is missing, fails or times out.
+    (the image cannot be made) when debootstrap is missing, fails or times out, and on any
+    system but Linux.
     """
+    if sys.platform != "linux":
+        raise DockerError(
+            f"the base image could not be pulled, and making it with debootstrap works on Linux only "
+            f"(this is {sys.platform})",
+            hint=f"Pull it once where Docker Hub answers (`docker pull debian:{SUITE}-slim`), or `docker load` "
+            "one saved with `docker save` on another machine; then run the command again.",
+        )
     exe = shutil.which("debootstrap")
     if exe is None:
         raise DockerError(
@@ -129,7 +141,7 @@ def _run_debootstrap(cmd: list[str], mirror: str, progress: Progress | None) -> 
     if code != 0:
         last = " | ".join(line for line in tail if line) or "(no output)"
         hint = f"Check that {mirror} is reachable, or set {MIRROR_ENV} to a mirror that is."
-        if os.geteuid() != 0:
+        if sys.platform == "linux" and os.geteuid() != 0:
             hint = "debootstrap must run as root. " + hint
         raise DockerError(f"debootstrap failed (exit {code}): {last}", hint=hint)
 

@@ -90,3 +90,14 @@ def test_failing_debootstrap_reports_its_last_lines_and_cleans_up(monkeypatch, t
         pass
     assert lines[0].startswith("debootstrap bookworm from http://mirror.example/debian")
     assert list(workdirs.iterdir()) == []
+
+
+@pytest.mark.parametrize("platform", ["darwin", "win32"])
+def test_off_linux_it_refuses_and_says_how_to_get_the_image(monkeypatch, platform):
+    monkeypatch.setattr("sys.platform", platform)
+    # Refused before looking for debootstrap, running anything or asking for the user id.
+    monkeypatch.setattr("shutil.which", lambda _: pytest.fail("looked for debootstrap"))
+    with pytest.raises(DockerError, match="works on Linux only") as caught, bootstrap_rootfs(DEFAULT_MIRROR):
+        pass
+    assert f"this is {platform}" in caught.value.message
+    assert "docker pull debian:bookworm-slim" in caught.value.hint
