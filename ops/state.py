@@ -1,8 +1,10 @@
-"""The state directory of a stack: secrets, pid and log files, under ``OPS_HOME``.
+r"""The state directory of a stack: secrets, pid and log files, under ``OPS_HOME``.
 
 Layout: ``<home>/stacks/<stack>/`` holding ``secrets.json`` (0600), ``host.pid``,
 ``host.json``, ``host.log`` and whatever else a stack needs to remember between runs. The home
-is ``$OPS_HOME`` or ``$XDG_STATE_HOME/ops`` (``~/.local/state/ops``).
+is ``$OPS_HOME`` or the platform's state folder (:mod:`ops.settings`): ``$XDG_STATE_HOME/ops``
+(``~/.local/state/ops``) on Linux, ``~/Library/Application Support/ops`` on macOS,
+``%LOCALAPPDATA%\ops`` on Windows.
 """
 
 from __future__ import annotations
