@@ -41,11 +41,13 @@ test *args: setup lint docker chromium
 test-unit *args: setup
     {{bin}}/pytest -m unit {{args}}
 
-# Lint, format check and type check (mypy reads its configuration from pyproject.toml)
+# Lint, format check, and type check as Linux, Windows and macOS see the code (mypy reads pyproject.toml)
 lint: setup
     {{bin}}/ruff check ops tests stacks
     {{bin}}/ruff format --check ops tests stacks
     {{bin}}/mypy
+    {{bin}}/mypy --platform win32 --cache-dir .mypy_cache/win32
+    {{bin}}/mypy --platform darwin --cache-dir .mypy_cache/darwin
 
 # Benchmarks: print figures (never asserted in tests)
 bench profile="offline": setup docker
