@@ -33,11 +33,9 @@ from typing import Any
 import numpy as np
 
 from ops.batching.job import Finish, Job, TokenStream
+from ops.batching.limits import STATIC_BATCH_LIMIT, Limits
 
 log = logging.getLogger(__name__)
-
-#: The largest batch onnxruntime-genai 0.18's static scheduler forms (``StaticBatchScheduler::Schedule``).
-STATIC_BATCH_LIMIT = 4
 
 
 class Overloaded(Exception):
@@ -48,31 +46,6 @@ class EngineStopped(Exception):
     """The engine was closed, or failed and can take no more requests (HTTP 503)."""
 
 
-@dataclass(frozen=True)
-class Limits:
-    """How much the engine takes on at once.
-
-    ``max_batch``: requests generating together (on a CPU at most :data:`STATIC_BATCH_LIMIT`).
-    ``max_queue``: requests waiting for a place; one more is :class:`Overloaded`.
-    ``kv_cache_mb``: the key-value cache a batch may hold (batch size x its longest request's
-    prompt plus ``max_tokens``); None: no limit beyond ``max_batch`` x the model's context.
-    ``gather_s``: when a batch has just ended, how long to wait for its clients' next requests
-    before starting a smaller batch (clients that send their next request as soon as an answer
-    ends would otherwise each start a batch of one).
-    """
-
-    max_batch: int = STATIC_BATCH_LIMIT
-    max_queue: int = 64
-    kv_cache_mb: float | None = None
-    gather_s: float = 0.02
-
-    def __post_init__(self) -> None:
-        if self.max_batch < 1 or self.max_queue < 0 or self.gather_s < 0:
-            raise ValueError("max_batch must be at least 1, max_queue and gather_s at least 0")
-        if self.kv_cache_mb is not None and self.kv_cache_mb <= 0:
-            raise ValueError("kv_cache_mb must be positive")
-
-
 @dataclass(eq=False)
 class _Slot:
     """A job in the engine thread's hands: its stream, and the og request once admitted."""
@@ -81,7 +54,8 @@ class _Slot:
     request: Any = None
     turn: int = 0
     generated: int = 0
-    cancelled: bool = False
+    leaving: bool = False  # its client left (set under the lock)
+    cancelled: bool = False  # its turn was cancelled (engine thread)
     done: bool = False
 
 
@@ -196,13 +170,16 @@ class BatchEngine:
     def cancel(self, stream: TokenStream) -> None:
         """Stop ``stream``'s job (thread-safe): taken off the queue, or its turn cancelled at the next step."""
         with self._lock:
-            slot = self._slots.pop(id(stream), None)
-            if slot is None:
+            slot = self._slots.get(id(stream))
+            if slot is None or slot.leaving:
                 return
+            slot.leaving = True
             if slot in self._waiting:
                 self._waiting.remove(slot)
+                del self._slots[id(stream)]
                 self.stats.cancelled += 1
                 return
+            # It keeps its place (and counts in load()) until og has ended the turn, at the next step.
             self._cancels.append(slot)
             self._lock.notify()
 

@@ -16,8 +16,9 @@ import onnxruntime_genai as og
 import pytest
 
 import ops.models
-from ops.batching.engine import BatchEngine, EngineStopped, Limits, Overloaded
+from ops.batching.engine import BatchEngine, EngineStopped, Overloaded
 from ops.batching.job import Job, TokenStream
+from ops.batching.limits import Limits
 from ops.batching.model import kv_bytes_per_token
 
 BUNDLED = Path(ops.models.__file__).resolve().parent / "bundled"

@@ -1,0 +1,33 @@
+"""How much a batching engine takes on at once: its batch, its queue, its key-value cache, its patience."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: The largest batch onnxruntime-genai 0.18's static scheduler forms (``StaticBatchScheduler::Schedule``).
+STATIC_BATCH_LIMIT = 4
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much the engine takes on at once.
+
+    ``max_batch``: requests generating together (on a CPU at most :data:`STATIC_BATCH_LIMIT`).
+    ``max_queue``: requests waiting for a place; one more is :class:`Overloaded`.
+    ``kv_cache_mb``: the key-value cache a batch may hold (batch size x its longest request's
+    prompt plus ``max_tokens``); None: no limit beyond ``max_batch`` x the model's context.
+    ``gather_s``: when a batch has just ended, how long to wait for its clients' next requests
+    before starting a smaller batch (clients that send their next request as soon as an answer
+    ends would otherwise each start a batch of one).
+    """
+
+    max_batch: int = STATIC_BATCH_LIMIT
+    max_queue: int = 64
+    kv_cache_mb: float | None = None
+    gather_s: float = 0.02
+
+    def __post_init__(self) -> None:
+        if self.max_batch < 1 or self.max_queue < 0 or self.gather_s < 0:
+            raise ValueError("max_batch must be at least 1, max_queue and gather_s at least 0")
+        if self.kv_cache_mb is not None and self.kv_cache_mb <= 0:
+            raise ValueError("kv_cache_mb must be positive")
