@@ -244,20 +244,37 @@ def load(ref: str, settings: Settings | None = None, ask_catalog: bool = True) -
 def plan_models(loaded: LoadedProfile, settings: Settings, ask_catalog: bool = True) -> tuple[ModelPlan, ...]:
     """Decide which models this run serves; catalog models are skipped (if optional) when it is offline.
 
-    The catalog is asked once, with ``OPS_CATALOG_TIMEOUT`` (default 3 s), and only when asked to
-    and the profile has catalog models.
+    ``ask_catalog`` means the plan is for serving the models: the catalog is asked once, with
+    ``OPS_CATALOG_TIMEOUT`` (default 3 s), when the profile has catalog models; and where this machine
+    cannot run Foundry Local (Intel macOS), a model it would serve is skipped when optional and
+    otherwise stops the run here, in one line, before anything is built or started.
     """
     from ops.models.catalog import check_catalog
     from ops.models.recipes import is_built
+    from ops.models.support import foundry_support
 
     specs = loaded.profile.models
+    foundry = None
+    if ask_catalog and any(spec.provider == "foundry" for spec in specs.values()):
+        foundry = foundry_support()
     reach = None
-    if ask_catalog and any(spec.catalog for spec in specs.values()):
+    if (
+        ask_catalog
+        and any(spec.catalog for spec in specs.values())
+        and (foundry is None or foundry.available)
+    ):
         reach = check_catalog(settings.catalog_timeout, settings.catalog_url)
     plans = []
     for alias, spec in specs.items():
         folder = loaded.model_dirs.get(alias)
-        if spec.path:
+        if foundry is not None and not foundry.available and spec.provider == "foundry":
+            if not spec.optional:
+                raise ModelError(f"model {alias!r}: {foundry.reason}", hint=foundry.hint)
+            where = str(spec.catalog or folder)
+            plans.append(
+                ModelPlan(alias, spec.source, where, False, f"skipped: {foundry.reason}", spec, folder)
+            )
+        elif spec.path:
             plans.append(ModelPlan(alias, "local", str(folder), True, "local folder", spec, folder))
         elif spec.recipe:
             assert folder is not None  # the loader gives every recipe model its cache folder
@@ -283,7 +300,9 @@ def plan_models(loaded: LoadedProfile, settings: Settings, ask_catalog: bool = T
     if not any(plan.use for plan in plans):
         raise ModelError(
             f"no model of profile {loaded.name!r} can be served: {plans[0].reason}",
-            hint="add a local model (e.g. `path: bundled:tiny-fp32`) or use the offline profile",
+            hint=foundry.hint
+            if foundry is not None and not foundry.available
+            else "add a local model (e.g. `path: bundled:tiny-fp32`) or use the offline profile",
         )
     return tuple(plans)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +20,7 @@ from ops.errors import ModelError
 from ops.gateway.table import Route
 from ops.models import provider
 from ops.models.provider import Progress
+from ops.models.support import require_foundry
 
 if TYPE_CHECKING:  # only an annotation here: the profile schema (pydantic) is not imported at run time
     from foundry_local_sdk import FoundryLocalManager
@@ -76,6 +78,7 @@ class FoundryProvider:
         """
         if self.base_url or (self.web_url is None and self._instance() is not None):
             return
+        require_foundry()  # one line saying why not where this platform has no Foundry Local (Intel macOS)
         from foundry_local_sdk import Configuration, FoundryLocalManager
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -124,7 +127,9 @@ class FoundryProvider:
 
     @staticmethod
     def _instance() -> FoundryLocalManager | None:
-        """The SDK's manager, or None before :meth:`start` (and after :meth:`close`)."""
+        """The SDK's manager, or None before :meth:`start` (and after :meth:`close`, or without the SDK)."""
+        if sys.modules.get("foundry_local_sdk") is None:  # never loaded here: no manager (maybe no SDK)
+            return None
         from foundry_local_sdk import FoundryLocalManager
 
         return FoundryLocalManager.instance

@@ -13,6 +13,7 @@ from ops.errors import ModelError, UsageError
 from ops.host.process import status as host_status
 from ops.models.catalog import check_catalog
 from ops.models.foundry import FoundryProvider, context_length
+from ops.models.support import foundry_support
 from ops.profiles import LoadedProfile
 from ops.settings import Settings
 from ops.stack import GATEWAY_KEY
@@ -74,10 +75,12 @@ def profile_rows(loaded: LoadedProfile, settings: Settings) -> list[ModelRow]:
 
 
 def local_rows(settings: Settings) -> list[ModelRow]:
-    """Models registered in this machine's Foundry Local cache (bring-your-own folders)."""
+    """Models registered in this machine's Foundry Local cache (bring-your-own folders); none without it."""
+    if not foundry_support().available:  # the catalog note says why (see catalog_rows)
+        return []
+    runtime = _runtime(settings)
     from foundry_local_sdk import CatalogType
 
-    runtime = _runtime(settings)
     rows = []
     for model in runtime.manager.get_catalog(CatalogType.LOCAL).list_models():
         rows.append(ModelRow("local", model.alias, model.id, "registered", model.get_path()))
@@ -86,6 +89,9 @@ def local_rows(settings: Settings) -> list[ModelRow]:
 
 def catalog_rows(settings: Settings, timeout: float | None = None) -> tuple[list[ModelRow], str]:
     """The Foundry catalog's models, or none and a one-line reason when it cannot be reached in time."""
+    support = foundry_support()
+    if not support.available:
+        return [], support.reason
     timeout = timeout or settings.catalog_timeout
     reach = check_catalog(timeout, settings.catalog_url)
     if not reach.reachable:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import shutil
 
 from ops.errors import OpsError
+from ops.models.support import require_genai
 
 
 def choose_device(requested: str = "auto") -> tuple[str, str]:
     """(device, reason): CUDA when onnxruntime-genai has it and an NVIDIA GPU is present, else CPU."""
-    import onnxruntime_genai as og
+    og = require_genai()  # a one-line ModelError where it has no build (Intel macOS) or is missing
 
     cuda = bool(getattr(og, "is_cuda_available", lambda: False)())
     gpu = shutil.which("nvidia-smi") is not None

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ops.models.support import require_genai
+
 
 @dataclass(frozen=True)
 class Generation:
@@ -30,9 +32,8 @@ class InProcessModel:
     """An ONNX Runtime GenAI model folder loaded in this process."""
 
     def __init__(self, folder: Path | None = None, *, _model=None, _og=None):
-        import onnxruntime_genai as og
-
-        self._og = _og or og
+        og = _og or require_genai()  # a one-line ModelError where it has no build (Intel macOS)
+        self._og = og
         started = time.perf_counter()
         self.model = _model if _model is not None else og.Model(str(folder))
         self.tokenizer = og.Tokenizer(self.model)

@@ -346,7 +346,7 @@ def test_builds_starting_together_make_the_builder_environment_once(tmp_path, mo
     def create(cache, log):
         made.append(1)
         time.sleep(0.3)  # pip at work, while the other build waits for the lock
-        exe = builder_env.folder(cache) / "bin" / "python"
+        exe = builder_env.interpreter(builder_env.folder(cache))
         exe.parent.mkdir(parents=True)
         exe.write_text("")
         (builder_env.folder(cache) / "ops-ready").write_text("")

@@ -9,6 +9,7 @@ interrupted setup is removed and started again.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import venv
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from ops.locks import file_lock
 from ops.models.recipes.fetch import explain_pip_failure, require_space
+from ops.models.support import builder_support
 
 # Exact pins: the same recipe gives the same model next month. torch is the CPU wheel these
 # machines keep on local disk; an unpinned torch pulls a multi-GB CUDA build.
@@ -41,10 +43,15 @@ def folder(cache: Path) -> Path:
     return cache / "builder" / digest
 
 
+def interpreter(env: Path) -> Path:
+    """Where a virtual environment's Python is: ``Scripts\\python.exe`` on Windows, ``bin/python`` elsewhere."""
+    return env / "Scripts" / "python.exe" if os.name == "nt" else env / "bin" / "python"
+
+
 def python(cache: Path) -> Path | None:
     """The environment's interpreter when the environment is complete, else ``None``."""
     where = folder(cache)
-    exe = where / "bin" / "python"
+    exe = interpreter(where)
     return exe if exe.exists() and (where / "ops-ready").is_file() else None
 
 
@@ -60,6 +67,7 @@ def ensure(cache: Path, log) -> Path:
 
 
 def _create(cache: Path, log) -> Path:
+    builder_support().require()  # no torch for Windows on Arm or Intel macOS: say so before downloading
     target = folder(cache)
     target.parent.mkdir(parents=True, exist_ok=True)
     require_space(target.parent, SIZE_BYTES, "the recipe builder's environment")
@@ -68,7 +76,7 @@ def _create(cache: Path, log) -> Path:
     shutil.rmtree(target, ignore_errors=True)
     try:
         venv.EnvBuilder(with_pip=True).create(target)
-        exe = target / "bin" / "python"
+        exe = interpreter(target)
         command = [str(exe), "-m", "pip", "install", "--disable-pip-version-check", *REQUIREMENTS]
         done = subprocess.run(command, capture_output=True, text=True)
         for line in (done.stdout + done.stderr).splitlines()[-3:]:
