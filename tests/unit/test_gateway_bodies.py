@@ -163,8 +163,9 @@ def nofile(monkeypatch):
             raise ValueError("not allowed")
         limits["now"] = value
 
-    monkeypatch.setattr(protocol.resource, "getrlimit", getrlimit)
-    monkeypatch.setattr(protocol.resource, "setrlimit", setrlimit)
+    # connection_budget imports resource when it runs (POSIX only): patch the module itself.
+    monkeypatch.setattr(resource, "getrlimit", getrlimit)
+    monkeypatch.setattr(resource, "setrlimit", setrlimit)
     return limits
 
 
@@ -178,3 +179,10 @@ def test_the_cap_is_lowered_when_the_open_file_limit_cannot_be_raised(nofile):
     assert protocol.connection_budget(1000) == 1024 - protocol.FD_RESERVE
     nofile["raise_fails"], nofile["now"] = False, (1024, 2000)
     assert protocol.connection_budget(5000) == 2000 - protocol.FD_RESERVE
+
+
+def test_windows_has_no_open_file_limit_to_raise(nofile, monkeypatch):
+    monkeypatch.setattr("sys.platform", "win32")
+    nofile["raise_fails"] = True
+    assert protocol.connection_budget(5000) == 5000
+    assert nofile["now"] == (1024, 4096)  # not asked
