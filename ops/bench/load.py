@@ -262,13 +262,15 @@ def run(
     timeout: float = 300.0,
     progress: Callable[[Progress], None] = lambda _: None,
     transport: httpx.AsyncBaseTransport | None = None,
+    extra: dict | None = None,
 ) -> LoadReport:
     """Measure ``model`` at ``target`` at each concurrency level: ``requests`` counted per level.
 
     ``warmup`` requests (default: one per worker) run first at each level and are not counted.
-    ``transport`` replaces the network (tests pass an in-memory one).
+    ``transport`` replaces the network (tests pass an in-memory one). ``extra`` fields go into
+    every request's body (e.g. ``{"temperature": 0}`` for answers of the same length every time).
     """
-    body = body_for(model, max_tokens)
+    body = {**body_for(model, max_tokens), **(extra or {})}
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     results = run_async(_run(target, body, levels, requests, warmup, timeout, progress, transport))
     levels_out = tuple(summarise(c, samples, duration, cpu) for c, samples, duration, cpu in results)
