@@ -202,13 +202,13 @@ def _up(
                 the_plan, wanted_specs, images = _reconcile(client, plan, ctx, reach.alias, say)
             else:
                 the_plan, wanted_specs, images = None, {}, {}
-        except BaseException:
-            # Let the host finish starting (it is not torn down), but report the first failure.
-            with contextlib.suppress(Exception):
-                host_future.result()
-            raise
         finally:
-            pool.shutdown(wait=True)
+            # Whatever failed above, let the host finish starting (it is not torn down); that failure
+            # is the one reported. interrupt.wait: a wait Ctrl-C can interrupt, on Windows too.
+            try:
+                interrupt.wait([host_future])
+            finally:
+                pool.shutdown(wait=True)
         info, reused = host_future.result()
         say(f"model host {'already running' if reused else 'started'} (pid {info.pid}) at {plan.gateway.url}")
         changed = not reused or bool(the_plan and the_plan.changes)

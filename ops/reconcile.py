@@ -151,7 +151,7 @@ def apply(
                 pool.submit(_converge, client, specs[n], verbs[n], current.get(n), say): n for n in wave
             }
             errors = []
-            for future in concurrent.futures.as_completed(futures):
+            for future in interrupt.as_completed(futures):
                 try:
                     result[futures[future]] = future.result()
                 except (ProbeTimeout, DockerError) as exc:
