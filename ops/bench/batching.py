@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ops import usage
 from ops.bench import load
 from ops.bench.stats import median
 from ops.bench.target import Target
@@ -192,7 +192,7 @@ def serve_foundry(folder: Path) -> None:
 
 def load_average() -> str:
     """The 1-minute load average and the pytest runs on this machine right now."""
-    one = os.getloadavg()[0]
+    one = usage.load_average()  # os.getloadavg is POSIX-only
     tests = subprocess.run(["pgrep", "-c", "-f", "pytest"], capture_output=True, text=True).stdout.strip()
     return f"load {one:.2f}, pytest processes {tests or '0'}"
 
