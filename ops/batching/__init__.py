@@ -2,7 +2,8 @@
 
 - :mod:`ops.batching.engine`: :class:`BatchEngine`, one thread that owns ``og.Engine`` and batches
   the requests of every client; an asyncio-facing ``submit`` that streams token ids.
-- :mod:`ops.batching.limits`: :class:`Limits`: batch, queue, key-value cache budget, gather wait.
+- :mod:`ops.batching.limits`: :class:`Limits`: batch, lanes, queue, key-value cache budget, gather wait.
+- :mod:`ops.batching.lane`: one ``og.Engine`` and the batch it runs (the engine may keep several).
 - :mod:`ops.batching.job`: a job (prompt ids, sampling), how it ended, and its :class:`TokenStream`.
 - :mod:`ops.batching.chat`: a chat completion request, parsed and checked as the OpenAI API says.
 - :mod:`ops.batching.completion`: one completion on a model: template, text deltas, stop strings.

@@ -171,6 +171,7 @@ def _state(model: EngineModel) -> dict[str, object]:
         "generating": generating,
         "waiting": waiting,
         "max_batch": engine.max_batch,
+        "lanes": engine.limits.lanes,
         "max_queue": engine.limits.max_queue,
         "kv_cache_mb": engine.limits.kv_cache_mb,
         "context": engine.context,

@@ -11,17 +11,17 @@ On a CPU (a model without ``engine.dynamic_batching`` in its ``genai_config.json
 makes a paged-attention model only for CUDA and WebGPU in fp16) onnxruntime-genai 0.18 batches
 statically: it starts a batch of at most 4 requests (a constant in its scheduler, whatever
 ``engine.static_batching.max_batch_size`` says) and admits no other until every request of that
-batch has finished. So this engine forms each batch itself, when the previous one is done: the
-oldest waiting requests, up to ``max_batch`` and within the key-value cache budget. A client that
-leaves has its turn cancelled at the next step, which frees its place; the batch's cache is freed
-when the batch ends. Requests beyond ``max_queue`` waiting are refused at once with
-:class:`Overloaded`.
+batch has finished. So this engine forms each batch itself: the oldest waiting requests, up to
+``max_batch`` and within the key-value cache budget, in a free :class:`~ops.batching.lane.Lane`
+(an ``og.Engine`` of its own on the same model). With ``lanes`` above 1, a new batch starts while
+others run, and the running batches take turns step by step. A client that leaves has its turn
+cancelled at the next step, which frees its place; a batch's cache is freed when the batch ends.
+Requests beyond ``max_queue`` waiting are refused at once with :class:`Overloaded`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 import time
@@ -30,9 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from ops.batching.job import Finish, Job, TokenStream
+from ops.batching.lane import Lane, Slot, Update
 from ops.batching.limits import STATIC_BATCH_LIMIT, Limits
 
 log = logging.getLogger(__name__)
@@ -44,19 +43,6 @@ class Overloaded(Exception):
 
 class EngineStopped(Exception):
     """The engine was closed, or failed and can take no more requests (HTTP 503)."""
-
-
-@dataclass(eq=False)
-class _Slot:
-    """A job in the engine thread's hands: its stream, and the og request once admitted."""
-
-    stream: TokenStream
-    request: Any = None
-    turn: int = 0
-    generated: int = 0
-    leaving: bool = False  # its client left (set under the lock)
-    cancelled: bool = False  # its turn was cancelled (engine thread)
-    done: bool = False
 
 
 @dataclass
@@ -79,7 +65,8 @@ class BatchEngine:
 
     ``og`` is the ``onnxruntime_genai`` module (tests may pass another); ``context`` the model's
     context length (a job longer than that is refused by :meth:`submit`); ``kv_bytes_per_token`` what
-    one token costs in the key-value cache (for ``limits.kv_cache_mb``).
+    one token costs in the key-value cache (for ``limits.kv_cache_mb``); ``dynamic`` True for a model
+    og batches continuously (paged attention), which takes batches larger than 4.
     """
 
     def __init__(
@@ -96,31 +83,26 @@ class BatchEngine:
     ):
         self._og = og
         self._model = model
-        self._engine: Any = None  # made by, and only ever touched from, the engine's own thread
-        self._buffer: Any = None
+        self._lanes: list[Lane] = []  # made by, and only ever touched from, the engine's own thread
         self.capabilities: Any = None
         self.limits = limits
         self.context = context
         self.kv_bytes_per_token = kv_bytes_per_token
-        #: Requests that really generate together: the static scheduler never forms a larger batch.
+        #: Requests that really generate together in one lane: the static scheduler forms no larger batch.
         self.max_batch = limits.max_batch if dynamic else min(limits.max_batch, STATIC_BATCH_LIMIT)
         self.name = name
         self.stats = EngineStats()
         self._clock = clock
         self._lock = threading.Condition()
-        self._waiting: deque[_Slot] = deque()
-        self._cancels: list[_Slot] = []
-        self._slots: dict[int, _Slot] = {}  # id(stream) -> slot, waiting or active (for cancel)
-        self._active: dict[int, _Slot] = {}  # id(og request) -> slot, engine thread only
-        self._ended_at = 0.0  # when the last batch ended
-        self._ended_size = 0  # how many of its jobs finished on their own (their clients may come back)
-        self._done_in_batch = 0
+        self._waiting: deque[Slot] = deque()
+        self._cancels: list[Slot] = []
+        self._slots: dict[int, Slot] = {}  # id(stream) -> slot, from submit until its end is delivered
         self._stopped: str | None = None
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"batch-engine-{name}", daemon=True)
         self._thread.start()
         self._ready.wait()
-        if self._engine is None:
+        if not self._lanes:
             raise EngineStopped(self._stopped or f"{name}: the engine did not start")
 
     # --- the asyncio side ----------------------------------------------------------------------
@@ -128,7 +110,7 @@ class BatchEngine:
     def submit(self, job: Job) -> TokenStream:
         """Queue ``job``; iterate the returned stream for its tokens (on the calling loop).
 
-        Raises :class:`Overloaded` when ``max_queue`` jobs already wait, :class:`EngineStopped`
+        Raises :class:`Overloaded` when the batches and the queue are full, :class:`EngineStopped`
         after :meth:`close` or a failure, and ValueError for a job that can never run.
         """
         self.check(job)
@@ -136,13 +118,13 @@ class BatchEngine:
         with self._lock:
             if self._stopped is not None:
                 raise EngineStopped(self._stopped)
-            if len(self._slots) >= self.max_batch + self.limits.max_queue:
+            if len(self._slots) >= self.max_batch * self.limits.lanes + self.limits.max_queue:
                 self.stats.refused += 1
                 raise Overloaded(
                     f"{self.name} is busy: {len(self._slots) - len(self._waiting)} requests are generating "
                     f"and {len(self._waiting)} waiting, the most it takes; try again shortly"
                 )
-            slot = _Slot(stream)
+            slot = Slot(stream)
             self._waiting.append(slot)
             self._slots[id(stream)] = slot
             self.stats.submitted += 1
@@ -204,163 +186,90 @@ class BatchEngine:
         return int(self.limits.kv_cache_mb * 1024 * 1024 // self.kv_bytes_per_token)
 
     def _run(self) -> None:
-        # og 0.18 checks that every call comes from the thread that made the engine.
-        try:
-            self._engine = self._og.Engine(self._model)
-            self._buffer = self._engine.create_event_buffer(256)
-            self.capabilities = self._engine.get_capabilities()
+        try:  # og 0.18 checks that every call comes from the thread that made the engine
+            self._lanes = [Lane(self._og, self._model) for _ in range(self.limits.lanes)]
+            self.capabilities = self._lanes[0].engine.get_capabilities()
         except Exception as exc:  # the model cannot be served: the constructor raises
-            self._engine = None
+            self._lanes = []
             self._stopped = f"{self.name}: the engine did not start: {exc}"
             return
         finally:
             self._ready.set()
         try:
-            while True:
-                batch, cancels = self._next()
-                if batch is None:
-                    break
+            while (work := self._next()) is not None:
+                cancels, starts = work
                 for slot in cancels:
-                    self._cancel_turn(slot)
-                if batch:
-                    self._begin(batch)
-                if self._active:
-                    self._step()
+                    if slot.lane is not None:
+                        slot.lane.cancel(slot)
+                for lane, batch in starts:
+                    self._deliver(lane.begin(batch))
+                for lane in self._lanes:
+                    if lane.busy:
+                        updates = lane.step(self._clock())
+                        self.stats.steps += 1
+                        self.stats.step_s += lane.step_s
+                        self._deliver(updates)
+                        if not lane.busy:  # its next batch: those waiting and the clients just answered
+                            with self._lock:
+                                lane.expected = min(self.max_batch, len(self._waiting) + lane.ended_size)
         except Exception as exc:  # a failed step leaves og's state unknown: stop taking requests
             log.exception("%s: the batching engine failed", self.name)
             with self._lock:
                 self._stopped = f"{self.name}: the engine failed: {exc}"
         self._fail_all(self._stopped or "closed")
 
-    def _next(self) -> tuple[list[_Slot] | None, list[_Slot]]:
-        """Wait for work; return (a new batch to begin or [], turns to cancel); (None, []) to stop."""
+    def _next(self) -> tuple[list[Slot], list[tuple[Lane, list[Slot]]]] | None:
+        """Wait for work: (turns to cancel, batches to begin in free lanes); None to stop."""
         with self._lock:
             while True:
                 if self._stopped is not None:
-                    return None, []
+                    return None
                 cancels, self._cancels = self._cancels, []
-                if self._active:
-                    return [], cancels
-                if self._waiting:
-                    wait = self._gather_wait()
-                    if wait <= 0:
-                        return self._pick(), cancels
-                    self._lock.wait(wait)
-                    continue
-                if cancels:
-                    return [], cancels
-                self._lock.wait()
+                starts: list[tuple[Lane, list[Slot]]] = []
+                free = [lane for lane in self._lanes if not lane.busy]
+                wait = self._gather_wait(free) if self._waiting and free else None
+                if wait is None or wait <= 0:
+                    while self._waiting and free and (batch := self._pick()):
+                        starts.append((lane := free.pop(0), batch))
+                        lane.cache_tokens = len(batch) * max(s.stream.job.length for s in batch)
+                if cancels or starts or any(lane.busy for lane in self._lanes):
+                    return cancels, starts
+                self._lock.wait(wait)
 
-    def _gather_wait(self) -> float:
-        """Seconds to wait for more requests before starting a batch with fewer than it could hold.
+    def _gather_wait(self, free: list[Lane]) -> float:
+        """Seconds to wait for more requests before starting a batch smaller than it could be.
 
         Only right after a batch ended: its clients typically send their next request within a
-        few milliseconds, and a batch started without them would keep them waiting for all of it.
+        few milliseconds, and a batch started without them would keep them waiting for all of it
+        (and two halves of the clients would then keep taking turns in half-size batches).
         """
-        expected = min(self._ended_size, self.max_batch)
-        if len(self._waiting) >= expected:
-            return 0.0
-        return self._ended_at + self.limits.gather_s - self._clock()
+        now, waiting = self._clock(), len(self._waiting)
+        pending = [
+            lane.ended_at + self.limits.gather_s - now
+            for lane in free
+            if waiting < lane.expected and now < lane.ended_at + self.limits.gather_s
+        ]
+        return min(pending) if pending else 0.0
 
-    def _pick(self) -> list[_Slot]:
+    def _pick(self) -> list[Slot]:
         """The oldest waiting jobs that fit together (lock held): at most ``max_batch``, within the cache budget."""
         budget = self._budget_tokens()
-        batch: list[_Slot] = []
+        room = None if budget is None else budget - sum(lane.cache_tokens for lane in self._lanes)
+        batch: list[Slot] = []
         longest = 0
         while self._waiting and len(batch) < self.max_batch:
             length = max(longest, self._waiting[0].stream.job.length)
-            if budget is not None and batch and (len(batch) + 1) * length > budget:
+            if room is not None and (len(batch) + 1) * length > room:
                 break
             longest = length
             batch.append(self._waiting.popleft())
+        if batch:
+            self.stats.batches += 1
+            self.stats.batch_sizes[len(batch)] = self.stats.batch_sizes.get(len(batch), 0) + 1
         return batch
 
-    def _begin(self, batch: list[_Slot]) -> None:
-        og = self._og
-        self.stats.batches += 1
-        self._done_in_batch = 0
-        self.stats.batch_sizes[len(batch)] = self.stats.batch_sizes.get(len(batch), 0) + 1
-        for slot in batch:
-            job = slot.stream.job
-            try:
-                options = og.RequestOptions()
-                options.set_max_session_tokens(job.length)
-                request = self._engine.create_request(options=options)
-                turn = og.TurnOptions(request)
-                turn.set_max_generated_tokens(job.max_tokens)
-                if job.temperature > 0:
-                    turn.set_do_sample(True)
-                    turn.set_temperature(job.temperature)
-                    turn.set_top_p(job.top_p)
-                    if job.top_k is not None:
-                        turn.set_top_k(job.top_k)
-                else:
-                    turn.set_do_sample(False)
-                slot.turn = request.begin_turn(np.asarray(job.prompt, dtype=np.int32), turn)
-            except RuntimeError as exc:  # og's checks on a request: this job fails, the others run
-                self._deliver([(slot, [], Finish("failed", len(job.prompt), 0, str(exc)))])
-                continue
-            slot.request = request
-            self._active[id(request)] = slot
-
-    def _cancel_turn(self, slot: _Slot) -> None:
-        if slot.request is not None and not slot.cancelled and not slot.done:
-            slot.cancelled = True
-            slot.request.cancel_turn(slot.turn)
-
-    def _step(self) -> None:
-        flags = self._og.EngineEventFlags
-        started = time.perf_counter()
-        events = self._engine.run(self._buffer)
-        self.stats.steps += 1
-        self.stats.step_s += time.perf_counter() - started
-        out: dict[int, tuple[_Slot, list[int], Finish | None]] = {}
-        for event in events:
-            slot = self._active.get(id(event.request))
-            if slot is None:
-                continue
-            _, tokens, _ = out.setdefault(id(slot), (slot, [], None))
-            if event.flags & flags.TOKEN:
-                tokens.append(int(event.token))
-                slot.generated += 1
-            if event.flags & (flags.TURN_FINISHED | flags.FAILED):
-                out[id(slot)] = (slot, tokens, self._finished(slot, event))
-        self._deliver(list(out.values()))
-        if not self._active:
-            with self._lock:
-                self._ended_at = self._clock()
-                self._ended_size = self._done_in_batch
-
-    def _finished(self, slot: _Slot, event: Any) -> Finish:
-        """Close a finished request and say how it ended."""
-        og = self._og
-        del self._active[id(slot.request)]
-        slot.done = True
-        slot.request.close()
-        usage = event.usage
-        prompt = int(usage.prompt_tokens) if usage is not None else len(slot.stream.job.prompt)
-        generated = int(usage.generated_tokens) if usage is not None else slot.generated
-        if event.flags & og.EngineEventFlags.FAILED:
-            self.stats.failed += 1
-            return Finish(
-                "failed", prompt, generated, f"the engine failed the request ({event.error_code.name})"
-            )
-        reason = event.finish_reason
-        if reason == og.FinishReason.CANCELLED:
-            self.stats.cancelled += 1
-            return Finish("cancelled", prompt, generated)
-        self.stats.finished += 1
-        self._done_in_batch += 1  # a client whose answer ended on its own may come back at once
-        if reason == og.FinishReason.EOS:
-            return Finish("eos", prompt, generated)
-        if reason in (og.FinishReason.MAX_GENERATED_TOKENS, og.FinishReason.MAX_SESSION_TOKENS):
-            return Finish("length", prompt, generated)
-        if reason == og.FinishReason.FAILED:
-            return Finish("failed", prompt, generated, "the engine failed the request")
-        return Finish("eos", prompt, generated)
-
-    def _deliver(self, items: list[tuple[_Slot, list[int], Finish | None]]) -> None:
-        """Hand tokens and finishes to each stream's loop: one thread-safe call per loop."""
+    def _deliver(self, items: list[Update]) -> None:
+        """Hand tokens and ends to each stream's loop: one thread-safe call per loop."""
         if not items:
             return
         by_loop: dict[
@@ -370,6 +279,7 @@ class BatchEngine:
             for slot, tokens, finish in items:
                 if finish is not None:
                     self._slots.pop(id(slot.stream), None)
+                    self._count(finish)
                 stream = slot.stream
                 by_loop.setdefault(id(stream.loop), (stream.loop, []))[1].append((stream, tokens, finish))
         for loop, batch in by_loop.values():
@@ -380,16 +290,22 @@ class BatchEngine:
                     if finish is None:
                         self.cancel(stream)
 
+    def _count(self, finish: Finish) -> None:
+        if finish.reason == "cancelled":
+            self.stats.cancelled += 1
+        elif finish.reason == "failed":
+            self.stats.failed += 1
+        else:
+            self.stats.finished += 1
+
     def _fail_all(self, message: str) -> None:
         """Every job still here ends as failed (the engine is stopping)."""
         with self._lock:
             slots = list(self._slots.values())
             self._slots.clear()
             self._waiting.clear()
-        for slot in self._active.values():  # cancelled ones included: they are no longer in _slots
-            with contextlib.suppress(RuntimeError):
-                slot.request.close()
-        self._active.clear()
+        for lane in self._lanes:
+            lane.close()
         self._deliver(
             [(s, [], Finish("failed", len(s.stream.job.prompt), s.generated, message)) for s in slots]
         )

@@ -19,15 +19,18 @@ class Limits:
     ``gather_s``: when a batch has just ended, how long to wait for its clients' next requests
     before starting a smaller batch (clients that send their next request as soon as an answer
     ends would otherwise each start a batch of one).
+    ``lanes``: batches that run at once, taking turns step by step (each an ``og.Engine``): with
+    more than one, a request need not wait for a whole batch to end before its own starts.
     """
 
     max_batch: int = STATIC_BATCH_LIMIT
     max_queue: int = 64
     kv_cache_mb: float | None = None
     gather_s: float = 0.02
+    lanes: int = 1
 
     def __post_init__(self) -> None:
-        if self.max_batch < 1 or self.max_queue < 0 or self.gather_s < 0:
-            raise ValueError("max_batch must be at least 1, max_queue and gather_s at least 0")
+        if self.max_batch < 1 or self.lanes < 1 or self.max_queue < 0 or self.gather_s < 0:
+            raise ValueError("max_batch and lanes must be at least 1, max_queue and gather_s at least 0")
         if self.kv_cache_mb is not None and self.kv_cache_mb <= 0:
             raise ValueError("kv_cache_mb must be positive")

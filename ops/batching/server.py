@@ -90,8 +90,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-queue", type=int, default=Limits.max_queue)
     parser.add_argument("--kv-cache-mb", type=float, default=None)
     parser.add_argument("--gather-ms", type=float, default=Limits.gather_s * 1000)
+    parser.add_argument("--lanes", type=int, default=Limits.lanes)
     args = parser.parse_args(argv)
-    limits = Limits(args.max_batch, args.max_queue, args.kv_cache_mb, args.gather_ms / 1000)
+    limits = Limits(args.max_batch, args.max_queue, args.kv_cache_mb, args.gather_ms / 1000, args.lanes)
     models = {}
     for spec in args.model:
         model_id, _, folder = spec.partition("=")

@@ -19,6 +19,7 @@ The servers run in child processes so that the generator's CPU is not the server
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import subprocess
 import sys
@@ -28,7 +29,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from ops import usage
 from ops.bench import load
@@ -203,22 +203,65 @@ def run(
     levels: tuple[int, ...],
     max_tokens: int,
     repeat: int,
-    engine_args: list[str],
-):
-    """Every path, ``repeat`` times; yields (label, figures) as each finishes."""
-    for rep in range(repeat):
+    variants: dict[str, list[str]],
+) -> Iterator[tuple[str, Figures]]:
+    """Every path at every level, ``repeat`` times; yields (load before and after, figures) as each is measured.
+
+    The servers start once and stay up; the paths take turns level by level, so that what else runs
+    on the machine weighs on each of them alike. ``variants`` are engine paths: name -> server args.
+    """
+    with contextlib.ExitStack() as stack:
+        urls: dict[str, tuple[str, str]] = {}
         for path in paths:
-            before = load_average()
-            if path == "static":
-                figures = static_batch(folder, levels, max_tokens, 1)
-            elif path == "engine":
-                args = ["ops.batching.server", "--model", f"bench={folder}", *engine_args]
-                with child(args) as (url, _):
-                    figures = served("engine", url, "bench", levels, max_tokens)
-            else:
-                with child(["ops.bench.batching", "--serve-foundry", str(folder)]) as (url, model):
-                    figures = served("foundry", url, model, levels, max_tokens)
-            yield f"{path} run {rep + 1}: {before}; after: {load_average()}", figures
+            if path in variants:
+                args = ["ops.batching.server", "--model", f"bench={folder}", *variants[path]]
+                urls[path] = (stack.enter_context(child(args))[0], "bench")
+            elif path == "foundry":
+                urls[path] = stack.enter_context(
+                    child(["ops.bench.batching", "--serve-foundry", str(folder)])
+                )
+            elif path != "static":
+                raise ValueError(f"unknown path {path!r}: engine variants, foundry or static")
+        for _ in range(repeat):
+            for level in levels:
+                for path in paths:
+                    before = load_average()
+                    if path == "static":
+                        figures = static_batch(folder, (level,), max_tokens, 1)[0]
+                    else:
+                        url, model = urls[path]
+                        figures = served(path, url, model, (level,), max_tokens)[0]
+                    yield f"{before} -> {load_average()}", figures
+
+
+def summary(figures: list[Figures]) -> list[Figures]:
+    """The median of each figure over the repeats of each (path, level)."""
+    groups: dict[tuple[str, int], list[Figures]] = {}
+    for f in figures:
+        groups.setdefault((f.path, f.concurrency), []).append(f)
+    out = []
+    for (path, level), group in groups.items():
+        values = {
+            name: median([getattr(f, name) for f in group])
+            for name in (
+                "tokens_per_s",
+                "ttft_p50_ms",
+                "ttft_p95_ms",
+                "itl_p50_ms",
+                "itl_mean_ms",
+                "client_cpu_percent",
+            )
+        }
+        out.append(
+            Figures(
+                path,
+                level,
+                requests=sum(f.requests for f in group),
+                errors=sum(f.errors for f in group),
+                **values,
+            )
+        )
+    return sorted(out, key=lambda f: (f.path, f.concurrency))
 
 
 def render(figures: list[Figures]) -> str:
@@ -242,7 +285,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--levels", default=",".join(map(str, LEVELS)))
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--engine-arg", action="append", default=[], help="passed to ops.batching.server")
+    parser.add_argument(
+        "--engine",
+        action="append",
+        default=[],
+        metavar="NAME=ARGS",
+        help="an engine path and its ops.batching.server arguments, e.g. lanes2=--lanes=2 (default: engine=)",
+    )
     parser.add_argument("--out", type=Path, help="also write every figure as JSON here")
     parser.add_argument("--serve-foundry", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -252,14 +301,23 @@ def main(argv: list[str] | None = None) -> None:
     if args.model is None:
         parser.error("--model is required")
     levels = tuple(int(x) for x in args.levels.split(","))
-    every: list[dict[str, Any]] = []
-    for label, figures in run(
-        args.model, args.paths.split(","), levels, args.max_tokens, args.repeat, args.engine_arg
-    ):
-        print(f"\n{label}\n{render(figures)}", flush=True)
-        every.extend({"run": label, **asdict(f)} for f in figures)
+    variants = dict(_variant(v) for v in args.engine) if args.engine else {"engine": []}
+    paths: list[str] = []
+    for path in args.paths.split(","):  # "engine" stands for every --engine variant
+        paths.extend(variants if path == "engine" and path not in variants else [path])
+    every: list[Figures] = []
+    print(render([]), flush=True)
+    for label, figures in run(args.model, paths, levels, args.max_tokens, args.repeat, variants):
+        print(f"{render([figures]).splitlines()[1]}   {label}", flush=True)
+        every.append(figures)
+    print(f"\nmedians of {args.repeat} run(s)\n{render(summary(every))}", flush=True)
     if args.out:
-        args.out.write_text(json.dumps(every, indent=2) + "\n", encoding="utf-8")
+        args.out.write_text(json.dumps([asdict(f) for f in every], indent=2) + "\n", encoding="utf-8")
+
+
+def _variant(text: str) -> tuple[str, list[str]]:
+    name, _, rest = text.partition("=")
+    return name, [arg for arg in rest.split(",") if arg]
 
 
 if __name__ == "__main__":

@@ -275,3 +275,30 @@ def test_the_batch_limit_is_at_most_what_the_cpu_scheduler_forms(tiny):
         assert engine.capabilities.configured_max_batch_size == 4
     finally:
         engine.close()
+
+
+def test_with_two_lanes_a_new_batch_starts_while_another_runs(tiny):
+    model, tokenizer, _ = tiny
+    engine = make_engine(model, Limits(max_batch=2, lanes=2, max_queue=0))
+    long_ids, short_ids = prompt_ids(tokenizer, QUESTIONS[0]), prompt_ids(tokenizer, QUESTIONS[1])
+
+    async def scenario():
+        longs = [engine.submit(Job(long_ids, 3000)) for _ in range(2)]
+        for stream in longs:  # the first lane's batch is generating
+            async for _ in stream:
+                break
+        short = await collect(engine.submit(Job(short_ids, 12)))  # not kept waiting for 3,000 tokens
+        longs += [engine.submit(Job(long_ids, 3000)) for _ in range(2)]
+        with pytest.raises(Overloaded):  # two lanes of two, no queue: full
+            engine.submit(Job(short_ids, 12))
+        for stream in longs:
+            await stream.aclose()
+        return short
+
+    try:
+        started = time.monotonic()
+        assert asyncio.run(scenario()) == reference(model, short_ids, 12)
+        assert time.monotonic() - started < 2.0
+        assert engine.stats.batch_sizes[1] == 1  # the short one ran beside the first batch
+    finally:
+        engine.close()
