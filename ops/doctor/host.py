@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import platform
 import re
 import shutil
 import subprocess
 import sys
 from importlib import metadata
+
+from packaging.requirements import Requirement
 
 from ops.doctor import BaseCheck, Outcome, fail, ok, register, warn
 from ops.doctor.context import DoctorContext, nearest_existing
@@ -61,6 +64,28 @@ class PythonCheck(BaseCheck):
 
 
 @register
+class PlatformCheck(BaseCheck):
+    """The system and processor, and whether Foundry Local runs here (on macOS: Apple silicon only)."""
+
+    name = "host.platform"
+    group = "host"
+
+    def run(self, ctx: DoctorContext) -> Outcome:
+        from ops.models import support
+
+        where = support.describe(support.this_platform())
+        foundry = support.foundry_support()
+        if foundry.available:
+            return ok(f"{where}: Foundry Local and onnxruntime-genai have builds for it")
+        plan = ctx.plan
+        local = [m.alias for m in plan.models if m.source != "remote"] if plan else []
+        if not local and plan is not None:
+            return ok(f"{where}; {foundry.reason}; every model of this profile is remote, so none is needed")
+        serves = f"; the profile serves {', '.join(local)} on this machine" if local else ""
+        return fail(f"{where}; {foundry.reason}{serves}", foundry.hint)
+
+
+@register
 class PackagesCheck(BaseCheck):
     """Every pinned dependency is installed at its pinned version."""
 
@@ -77,8 +102,14 @@ class PackagesCheck(BaseCheck):
                 f"`{sys.executable} -m pip install -e .` from the repository",
             )
         pins = {}
-        for requirement in requirements:
-            match = _PIN.match(requirement.split(";")[0].strip()) if "extra ==" not in requirement else None
+        # Asked now, not from packaging's per-process cache of the environment.
+        here = {"extra": "", "sys_platform": sys.platform, "platform_machine": platform.machine()}
+        for line in requirements:
+            requirement = Requirement(line)
+            # An extra's packages, and those this platform has no build of (its marker is false), are not needed.
+            if requirement.marker is not None and not requirement.marker.evaluate(here):
+                continue
+            match = _PIN.match(f"{requirement.name}{requirement.specifier}")
             if match:
                 pins[match[1]] = match[2]
         missing, wrong, seen = [], [], {}
@@ -148,8 +179,13 @@ class GpuCheck(BaseCheck):
     group = "host"
 
     def run(self, ctx: DoctorContext) -> Outcome:
+        from ops.models.support import genai_support
         from ops.runtime.device import choose_device
 
+        genai = genai_support()
+        if not genai.available:
+            outcome = warn if genai.no_build else fail
+            return outcome(f"{genai.reason}; no in-process runtime for smoke tests here", genai.hint)
         gpu = nvidia_gpu()
         device, why = choose_device("auto")
         import onnxruntime_genai as og

@@ -10,7 +10,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 
-from ops.doctor import BaseCheck, Outcome, fail, ok, profile_of, register, warn
+from ops.doctor import BaseCheck, Outcome, fail, ok, profile_of, register, skipped, warn
 from ops.doctor.context import DoctorContext, nearest_existing
 
 #: The child that loads the runtime is killed after this long.
@@ -61,6 +61,13 @@ class RuntimeCheck(BaseCheck):
     timeout = RUNTIME_TIMEOUT + 10
 
     def run(self, ctx: DoctorContext) -> Outcome:
+        from ops.models.support import foundry_support
+
+        support = foundry_support()
+        if not support.available:
+            if support.no_build:
+                return skipped(f"{support.reason} (host.platform says whether this profile needs it)")
+            return fail(support.reason, support.hint)
         found = foundry(ctx)
         cache = ctx.settings.home / "foundry"
         if not found["ok"]:
