@@ -131,6 +131,12 @@ class BatchEngine:
             self._lock.notify()
         return stream
 
+    @property
+    def max_length(self) -> int:
+        """The most tokens (prompt and answer) one job may have: the context, or what the cache budget holds."""
+        budget = self._budget_tokens()
+        return self.context if budget is None else min(self.context, budget)
+
     def check(self, job: Job) -> None:
         """ValueError (with the reason) when ``job`` can never run here."""
         if not job.prompt:

@@ -68,9 +68,9 @@ class EngineModel:
         return tuple(int(t) for t in self.tokenizer.encode(text))
 
     def job(self, request: ChatRequest) -> Job:
-        """The engine's job for ``request``: without ``max_tokens``, up to the end of the context."""
+        """The engine's job for ``request``: without ``max_tokens``, up to the end of the context (or the cache budget)."""
         prompt = self.prompt(request)
-        max_tokens = request.max_tokens or max(1, self.context - len(prompt))
+        max_tokens = request.max_tokens or max(1, self.engine.max_length - len(prompt))
         return Job(prompt, max_tokens, request.temperature, request.top_p, request.top_k)
 
     def complete(self, request: ChatRequest) -> Completion:

@@ -222,9 +222,13 @@ def run(
                 )
             elif path != "static":
                 raise ValueError(f"unknown path {path!r}: engine variants, foundry or static")
+        turn = 0
         for _ in range(repeat):
             for level in levels:
-                for path in paths:
+                # Each path goes first in turn: whatever the one before leaves running (onnxruntime's
+                # spinning threads after the static batch in this process) must not always hit the same one.
+                turn += 1
+                for path in paths[turn % len(paths) :] + paths[: turn % len(paths)]:
                     before = load_average()
                     if path == "static":
                         figures = static_batch(folder, (level,), max_tokens, 1)[0]

@@ -239,7 +239,7 @@ def long_body(**extra) -> dict:
 
 
 def test_a_client_that_leaves_mid_stream_has_its_request_cancelled():
-    model = EngineModel(TINY, "tiny", Limits(max_batch=1, max_queue=0))
+    model = EngineModel(TINY, "tiny", Limits(max_batch=1, max_queue=0, lanes=1))
     app = create_app({"tiny": model})
 
     async def scenario():
@@ -257,7 +257,7 @@ def test_a_client_that_leaves_mid_stream_has_its_request_cancelled():
 
 
 def test_a_client_that_leaves_before_a_non_streamed_answer_has_its_request_cancelled():
-    model = EngineModel(TINY, "tiny", Limits(max_batch=1, max_queue=0))
+    model = EngineModel(TINY, "tiny", Limits(max_batch=1, max_queue=0, lanes=1))
     app = create_app({"tiny": model})
 
     async def scenario():
@@ -276,7 +276,7 @@ def test_a_client_that_leaves_before_a_non_streamed_answer_has_its_request_cance
 
 
 def test_a_full_queue_is_429_with_retry_after_and_the_place_is_free_once_the_client_left():
-    model = EngineModel(TINY, "tiny", Limits(max_batch=1, max_queue=0))
+    model = EngineModel(TINY, "tiny", Limits(max_batch=1, max_queue=0, lanes=1))
     app = create_app({"tiny": model})
 
     async def scenario():

@@ -138,7 +138,7 @@ def test_sampled_answers_in_the_same_batch_leave_a_greedy_one_alone(tiny):
 
 def test_a_client_that_leaves_frees_its_place_for_the_next(tiny):
     model, tokenizer, _ = tiny
-    engine = make_engine(model, Limits(max_batch=1, max_queue=1))
+    engine = make_engine(model, Limits(max_batch=1, max_queue=1, lanes=1))
     ids = prompt_ids(tokenizer, QUESTIONS[0])
 
     async def scenario():
@@ -165,7 +165,7 @@ def test_a_client_that_leaves_frees_its_place_for_the_next(tiny):
 
 def test_a_cancelled_consumer_task_cancels_its_request(tiny):
     model, tokenizer, _ = tiny
-    engine = make_engine(model, Limits(max_batch=1, max_queue=0))
+    engine = make_engine(model, Limits(max_batch=1, max_queue=0, lanes=1))
     ids = prompt_ids(tokenizer, QUESTIONS[0])
 
     async def scenario():
@@ -190,7 +190,7 @@ def test_a_cancelled_consumer_task_cancels_its_request(tiny):
 
 def test_a_full_queue_is_refused_at_once_and_taken_again_once_it_drains(tiny):
     model, tokenizer, _ = tiny
-    engine = make_engine(model, Limits(max_batch=1, max_queue=2))
+    engine = make_engine(model, Limits(max_batch=1, max_queue=2, lanes=1))
     ids = prompt_ids(tokenizer, QUESTIONS[0])
 
     async def scenario():
@@ -248,7 +248,7 @@ def test_the_cache_budget_bounds_how_many_run_together(tiny):
 
 def test_closing_fails_what_is_left_and_refuses_more(tiny):
     model, tokenizer, _ = tiny
-    engine = make_engine(model, Limits(max_batch=1))
+    engine = make_engine(model, Limits(max_batch=1, lanes=1))
     ids = prompt_ids(tokenizer, QUESTIONS[0])
 
     async def scenario():
