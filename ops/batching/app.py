@@ -100,7 +100,7 @@ def create_app(models: Mapping[str, EngineModel]) -> CancelOnDisconnect:
         return json_response(body)
 
     async def list_models(request: Request) -> Response:
-        cards = [wire.model_card(m.model_id, m.created) for m in models.values()]
+        cards = [wire.model_card(m.model_id, m.created) for m in list(models.values())]
         return json_response({"data": cards, "object": "list"})
 
     async def model_card(request: Request) -> Response:
@@ -112,7 +112,9 @@ def create_app(models: Mapping[str, EngineModel]) -> CancelOnDisconnect:
         return json_response(wire.model_card(model.model_id, model.created))
 
     async def health(request: Request) -> Response:
-        return json_response({"status": "ok", "models": {m.model_id: _state(m) for m in models.values()}})
+        return json_response(
+            {"status": "ok", "models": {m.model_id: _state(m) for m in list(models.values())}}
+        )
 
     app = Starlette(
         routes=[
@@ -130,7 +132,8 @@ class _Stream(StreamingResponse):
     """A streamed answer whose request is cancelled in the engine however the response ends."""
 
     def __init__(self, completion: Completion, events: AsyncIterator[bytes]):
-        super().__init__(events, media_type="text/event-stream", headers={"cache-control": "no-cache"})
+        # Foundry says text/event-stream with no charset; Starlette would add one to a media_type.
+        super().__init__(events, headers={"content-type": "text/event-stream", "cache-control": "no-cache"})
         self.completion = completion
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

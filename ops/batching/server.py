@@ -3,6 +3,7 @@
     server = EngineServer({"smollm2": EngineModel(folder, "smollm2", Limits(max_batch=4))})
     server.start()          # binds 127.0.0.1 on a free port; returns once it accepts connections
     server.base_url         # http://127.0.0.1:PORT/v1: a gateway Route's base_url
+    server.add(model) / server.remove(model_id)   # load and unload while serving
     server.close()          # stops serving, then every engine
 
 The app runs on its own event loop in its own thread, so the gateway's loop never waits for it;
@@ -54,6 +55,16 @@ class EngineServer:
     def base_url(self) -> str:
         """The OpenAI-compatible base URL (ends in ``/v1``)."""
         return f"http://{self.host}:{self.port}/v1"
+
+    def add(self, model: EngineModel) -> None:
+        """Serve ``model`` too (under its ``model_id``), from the next request on."""
+        self.models[model.model_id] = model
+
+    def remove(self, model_id: str) -> None:
+        """Stop serving ``model_id`` (unknown from the next request on) and stop its engine."""
+        model = self.models.pop(model_id, None)
+        if model is not None:
+            model.close()
 
     def _serve(self) -> None:
         self._server.run(sockets=[self._socket])

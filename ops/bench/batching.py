@@ -308,7 +308,7 @@ def main(argv: list[str] | None = None) -> None:
     variants = dict(_variant(v) for v in args.engine) if args.engine else {"engine": []}
     paths: list[str] = []
     for path in args.paths.split(","):  # "engine" stands for every --engine variant
-        paths.extend(variants if path == "engine" and path not in variants else [path])
+        paths.extend(variants if path == "engine" else [path])
     every: list[Figures] = []
     print(render([]), flush=True)
     for label, figures in run(args.model, paths, levels, args.max_tokens, args.repeat, variants):

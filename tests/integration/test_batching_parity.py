@@ -195,3 +195,19 @@ def test_eight_streams_at_once_each_get_their_solo_answer(pair):
     texts = asyncio.run(together())
     assert texts == ["".join(pieces) for pieces, _, _ in solo]
     assert batched() > before  # some of them really ran together
+
+
+def test_the_server_takes_and_drops_models_while_serving(tmp_path):
+    server = EngineServer({}).start()
+    try:
+        models = httpx.get(f"{server.base_url}/models", timeout=10).json()
+        assert models == {"data": [], "object": "list"}
+        server.add(EngineModel(BUNDLED / "tiny-int4", "tiny", Limits()))
+        body = {"model": "tiny", "messages": CONVERSATIONS["one-turn"], "max_tokens": 4, "temperature": 0}
+        assert httpx.post(f"{server.base_url}/chat/completions", json=body, timeout=30).status_code == 200
+        server.remove("tiny")
+        response = httpx.post(f"{server.base_url}/chat/completions", json=body, timeout=30)
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "model_not_found"
+    finally:
+        server.close()
