@@ -255,7 +255,8 @@ def plan_models(loaded: LoadedProfile, settings: Settings, ask_catalog: bool = T
 
     specs = loaded.profile.models
     foundry = None
-    if ask_catalog and any(spec.provider == "foundry" for spec in specs.values()):
+    # Foundry Local and onnxruntime-genai (the batching engine) have builds for the same platforms.
+    if ask_catalog and any(spec.url is None for spec in specs.values()):
         foundry = foundry_support()
     reach = None
     if (
@@ -267,7 +268,7 @@ def plan_models(loaded: LoadedProfile, settings: Settings, ask_catalog: bool = T
     plans = []
     for alias, spec in specs.items():
         folder = loaded.model_dirs.get(alias)
-        if foundry is not None and not foundry.available and spec.provider == "foundry":
+        if foundry is not None and not foundry.available and spec.url is None:
             if not spec.optional:
                 raise ModelError(f"model {alias!r}: {foundry.reason}", hint=foundry.hint)
             where = str(spec.catalog or folder)

@@ -47,7 +47,10 @@ def resolve_target(profile: str | None, url: str | None, key_env: str | None):
 def bench_command(
     profile: str = typer.Argument(None, help="Profile name or path (default: workshop)."),
     model: str = typer.Option(
-        None, "--model", help="Model to send the requests to (default: the first ready one)."
+        None,
+        "--model",
+        help="Model to send the requests to (default: the first ready one); several, comma-separated "
+        "(e.g. the same model on both serving paths), are measured side by side, levels interleaved.",
     ),
     concurrency: str = typer.Option("1,2,4,8", "--concurrency", help="Concurrency levels, e.g. 1,2,4,8."),
     requests: int = typer.Option(40, "--requests", min=1, help="Counted requests per level."),
@@ -69,7 +72,11 @@ def bench_command(
 
     levels = parse_levels(concurrency)
     target = resolve_target(profile, url, key_env)
-    model = model or default_model(target)
+    models = [m.strip() for m in model.split(",") if m.strip()] if model else []
+    if len(models) > 1:
+        _side_by_side(target, models, levels, requests, max_tokens, warmup, timeout, out, json_)
+        return
+    model = models[0] if models else default_model(target)
     output.note(
         f"loading {model} at {target.url}: concurrency {concurrency}, {requests} requests each", "dim"
     )
@@ -147,3 +154,67 @@ def _render(report) -> None:
             figures = (dist.p50, dist.p90, dist.p95, dist.p99, dist.mean)
             latency.add_row(str(level.concurrency), name, *(f"{v:,.2f}" for v in figures))
     output.out.print(latency)
+
+
+def _side_by_side(target, models, levels, requests, max_tokens, warmup, timeout, out, json_) -> None:
+    """Measure ``models`` level by level in turn; print each one's figures and a comparison."""
+    from ops.bench import load
+    from ops.bench.side import comparison, run_side_by_side
+
+    output.note(f"loading {', '.join(models)} at {target.url}, side by side: concurrency {levels}", "dim")
+
+    def progress(model: str, event: load.Progress) -> None:
+        if event.done == event.total:
+            output.note(
+                f"  {model}: concurrency {event.concurrency} {event.phase} done ({event.errors} errors)",
+                "dim",
+            )
+
+    reports = run_side_by_side(target, models, levels, requests, max_tokens, warmup, timeout, progress)
+    stamp = f"{datetime.now():%Y%m%d-%H%M%S}"
+    paths = [
+        load.save(
+            r,
+            (
+                out.with_name(f"{out.stem}-{r.model}{out.suffix}")
+                if out
+                else target.results_dir / f"load-{stamp}-{r.model}.json"
+            ),
+        )
+        for r in reports
+    ]
+    rows = comparison(reports)
+    if json_:
+        output.emit_json({"reports": reports, "comparison": rows})
+    else:
+        for report in reports:
+            _render(report)
+        table = Table(
+            "concurrency",
+            "model",
+            "output tok/s",
+            f"vs {models[0]}",
+            "TTFT p50",
+            "TTFT p95",
+            "ITL p50",
+            box=None,
+            header_style="bold",
+        )
+        for row in rows:
+            table.add_row(
+                str(row.concurrency),
+                row.model,
+                f"{row.tokens_per_s:,.0f}",
+                f"{row.speedup:.2f}x",
+                f"{row.ttft_p50_ms:,.0f} ms",
+                f"{row.ttft_p95_ms:,.0f} ms",
+                f"{row.itl_p50_ms:,.1f} ms",
+            )
+        output.out.print(table)
+    output.note("results saved to " + ", ".join(str(p) for p in paths), "dim")
+    for report in reports:
+        for text in report.notes:
+            output.note(f"{report.model}: {text}")
+    if not all(any(level.succeeded for level in r.levels) for r in reports):
+        output.note("a model had no request succeed: see the errors above", "red")
+        raise typer.Exit(ExitCode.FAILURE)

@@ -34,8 +34,10 @@ def status_command(
         )
         output.line(f"stack {st.stack}", style="bold")
         output.line(f"  model host  {state}")
+        serving = (host.health or {}).get("serving", {})
         for alias, model_state in (host.health or {}).get("models", {}).items():
-            output.line(f"    {alias}: {model_state}")
+            path = f" (served by {serving[alias]})" if alias in serving else ""
+            output.line(f"    {alias}: {model_state}{path}")
         if st.docker != "ok":
             output.note(f"  docker: {st.docker}")
         if st.containers:

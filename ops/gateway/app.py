@@ -247,6 +247,8 @@ def create_app(table: ModelTable, config: GatewayConfig, control: Control | None
         states = {alias: table.state(alias).value for alias in table.names()}
         ready = table.ready
         payload = {"status": "ok" if ready else "loading", "stack": config.stack, "models": states}
+        # Which path serves each model: batching (ops' engine), foundry (its web service), openai (a server).
+        payload["serving"] = {alias: route.provider for alias, route in table.routes.items()}
         if table.details:
             payload["details"] = dict(table.details)
         return JSONResponse(payload, status_code=200 if ready else 503)

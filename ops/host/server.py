@@ -29,6 +29,7 @@ from ops.host.config import HostConfig, HostModel
 from ops.host.info import HostInfo
 from ops.host.keys import ServiceKeys
 from ops.models import (  # noqa: F401  (registers the foundry provider)
+    batching,  # noqa: F401  (registers the batching provider)
     foundry,
     provider,
     remote,  # noqa: F401  (registers the openai provider)
@@ -60,6 +61,7 @@ class Host:
                 data_dir=self.settings.home / "foundry",
                 logs_dir=self.state.root / "foundry-logs",
                 catalog_url=self.settings.catalog_url,
+                foundry=lambda: self.provider_for("foundry"),  # the batching provider fetches through it
             )
         return self.providers[name]
 
@@ -68,7 +70,14 @@ class Host:
         for plan in plans:
             if plan.use:
                 # Says where it runs from the start: a remote model that never loads is still listed remote.
-                placeholder = Route(plan.alias, "", "", task=plan.spec.task, remote=plan.spec.leaves_machine)
+                placeholder = Route(
+                    plan.alias,
+                    "",
+                    "",
+                    provider=plan.spec.provider,
+                    task=plan.spec.task,
+                    remote=plan.spec.leaves_machine,
+                )
                 self.table.put(placeholder, ModelState.LOADING)
         for plan in plans:
             if not plan.use:

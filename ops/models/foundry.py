@@ -193,6 +193,26 @@ class FoundryProvider:
             tools=bool(model.supports_tool_calling),
         )
 
+    def fetch(self, alias: str, spec: ModelSpec, progress: Progress) -> Path:
+        """Download catalog model ``alias`` into Foundry's cache (without loading it); return its folder."""
+        self.start()
+        assert spec.catalog is not None
+        try:
+            model = self.manager.catalog.get_model(spec.catalog)
+            if model is None:
+                raise ModelError(
+                    f"model {alias!r}: {spec.catalog!r} is not in the Foundry catalog",
+                    hint="run `ops model list` to see the catalog's aliases",
+                )
+            if not model.is_cached:
+                progress(alias, 0.0, "downloading")
+                model.download(lambda pct: progress(alias, pct / 100.0, "downloading"))
+            return Path(model.get_path())
+        except ModelError:
+            raise
+        except Exception as exc:
+            raise ModelError(f"model {alias!r} could not be downloaded: {_first_line(exc)}") from None
+
     def load(self, alias: str) -> None:
         """Load ``alias`` again after an unload."""
         model = self._model(alias)

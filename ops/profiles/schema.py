@@ -30,6 +30,25 @@ class Strict(BaseModel):
 EnvValue = str | int | float | bool
 
 
+#: How a model this machine runs is served when its profile does not say (``serve:``). FILLED BELOW.
+DEFAULT_SERVE = "batching"
+
+
+class BatchSpec(Strict):
+    """The batching engine's limits for one model (``serve: batching``); unset: ``ops.batching.limits``'s."""
+
+    max_batch: int | None = Field(default=None, ge=1, le=64, description="requests generating together")
+    lanes: int | None = Field(
+        default=None, ge=1, le=16, description="batches running at once, taking turns step by step"
+    )
+    queue: int | None = Field(
+        default=None, ge=0, description="requests waiting for a place; one more gets 429 with Retry-After"
+    )
+    kv_cache_mb: float | None = Field(
+        default=None, gt=0, description="key-value cache the running batches may hold together, in MB"
+    )
+
+
 class ModelSpec(Strict):
     """A model the stack serves: a Foundry catalog alias, a local ONNX Runtime GenAI folder, a model
     ``ops`` builds here from a recipe, or a model of another OpenAI-compatible server (a cloud
@@ -65,6 +84,14 @@ class ModelSpec(Strict):
     optional: bool = Field(
         default=False, description="when it cannot be had (catalog offline), skip it with a notice"
     )
+    serve: Literal["batching", "foundry"] | None = Field(
+        default=None,
+        description="how this machine serves it: `batching` (ops' continuous-batching engine on "
+        f"onnxruntime-genai) or `foundry` (Foundry Local's web service); default: {DEFAULT_SERVE}",
+    )
+    batch: BatchSpec | None = Field(
+        default=None, description="the batching engine's limits (`serve: batching`)"
+    )
     temperature: float | None = Field(
         default=None, ge=0, le=2, description="temperature for requests that send none; default: the recipe's"
     )
@@ -93,6 +120,10 @@ class ModelSpec(Strict):
             raise ValueError("`precision:` goes with `recipe:` only")
         if self.url is None and (self.model or self.api_key_env):
             raise ValueError("`model:` and `api_key_env:` go with `url:` only")
+        if self.url is not None and (self.serve or self.batch):
+            raise ValueError("`serve:` and `batch:` are for models this machine runs, not `url:` ones")
+        if self.batch is not None and self.serve == "foundry":
+            raise ValueError("`batch:` sets the batching engine's limits: it goes with `serve: batching`")
         if self.url is not None and not self.url.startswith(("http://", "https://")):
             raise ValueError(f'`url:` must start with http:// or https://, got "{self.url}"')
         return self
@@ -117,8 +148,8 @@ class ModelSpec(Strict):
 
     @property
     def provider(self) -> str:
-        """The provider that serves it: ``foundry`` for catalog and local models, ``openai`` for ``url``."""
-        return "openai" if self.url else "foundry"
+        """The provider that serves it: ``openai`` for ``url``, else its ``serve:`` (``batching`` or ``foundry``)."""
+        return "openai" if self.url else self.serve or DEFAULT_SERVE
 
 
 #: Default task classifier: a task name and the regexes that mark a request as that task.

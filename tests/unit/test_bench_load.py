@@ -199,3 +199,24 @@ def test_concurrency_levels_are_parsed_or_refused():
     for bad in ("", "0,1", "a,b", "1;2"):
         with pytest.raises(UsageError):
             parse_levels(bad)
+
+
+def test_side_by_side_interleaves_levels_rotates_who_goes_first_and_compares_with_the_first_model():
+    from ops.bench.side import comparison, run_side_by_side
+
+    app = StubApp(models=("a", "b"), chunks=3, key="k")
+    order = []
+
+    class Recording(httpx.ASGITransport):
+        async def handle_async_request(self, request):
+            order.append(json.loads(request.content)["model"])
+            return await super().handle_async_request(request)
+
+    reports = run_side_by_side(TARGET, ["a", "b"], [1, 2, 3], 2, warmup=0, transport=Recording(app))
+    assert [r.model for r in reports] == ["a", "b"]
+    assert [[lv.concurrency for lv in r.levels] for r in reports] == [[1, 2, 3], [1, 2, 3]]
+    # level 1: a then b; level 2: b then a; level 3: a then b (2 counted requests each)
+    assert order == ["a", "a", "b", "b"] + ["b", "b", "a", "a"] + ["a", "a", "b", "b"]
+    rows = comparison(reports)
+    assert [(r.concurrency, r.model) for r in rows][:2] == [(1, "a"), (1, "b")]
+    assert all(r.speedup > 0 for r in rows) and {r.speedup for r in rows if r.model == "a"} == {1.0}

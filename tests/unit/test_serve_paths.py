@@ -1,0 +1,73 @@
+"""A profile chooses how each local model is served: ``serve: batching | foundry`` and the engine's ``batch:`` limits."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from ops.batching.limits import Limits
+from ops.models.batching import limits_of
+from ops.profiles.schema import DEFAULT_SERVE, BatchSpec, ModelSpec
+
+
+def test_a_local_model_is_served_by_the_default_path_unless_the_profile_says():
+    assert ModelSpec(recipe="smollm2-135m-instruct").provider == DEFAULT_SERVE
+    assert ModelSpec(path="bundled:tiny-fp32", serve="foundry").provider == "foundry"
+    assert ModelSpec(catalog="phi-4-mini", serve="batching").provider == "batching"
+    assert ModelSpec(url="https://example.invalid/v1").provider == "openai"
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            {"url": "https://x.invalid/v1", "serve": "batching"},
+            "`serve:` and `batch:` are for models this machine runs",
+        ),
+        (
+            {"url": "https://x.invalid/v1", "batch": {"lanes": 2}},
+            "`serve:` and `batch:` are for models this machine runs",
+        ),
+        (
+            {"path": "bundled:tiny-fp32", "serve": "foundry", "batch": {"lanes": 2}},
+            "goes with `serve: batching`",
+        ),
+        ({"path": "bundled:tiny-fp32", "serve": "vllm"}, "Input should be 'batching' or 'foundry'"),
+        ({"path": "bundled:tiny-fp32", "batch": {"lanes": 0}}, "greater than or equal to 1"),
+        ({"path": "bundled:tiny-fp32", "batch": {"max_batch": 65}}, "less than or equal to 64"),
+        ({"path": "bundled:tiny-fp32", "batch": {"queue": -1}}, "greater than or equal to 0"),
+        ({"path": "bundled:tiny-fp32", "batch": {"kv_cache_mb": 0}}, "greater than 0"),
+        ({"path": "bundled:tiny-fp32", "batch": {"lane": 2}}, "Extra inputs are not permitted"),
+    ],
+)
+def test_bad_serve_settings_are_refused_with_what_to_do(fields, message):
+    with pytest.raises(ValidationError, match=message):
+        ModelSpec(**fields)
+
+
+def test_without_batch_settings_the_engine_gets_its_measured_defaults():
+    assert limits_of(None) == Limits()
+    assert limits_of(BatchSpec()) == Limits()
+
+
+def test_each_batch_setting_reaches_the_engines_limits():
+    limits = limits_of(BatchSpec(max_batch=2, lanes=3, queue=5, kv_cache_mb=256))
+    assert (limits.max_batch, limits.lanes, limits.max_queue, limits.kv_cache_mb) == (2, 3, 5, 256)
+    assert limits.gather_s == Limits().gather_s  # not a profile setting
+
+
+def test_a_serve_change_restarts_the_host(tmp_path):
+    """What the host serves is part of its fingerprint: changing the path replaces the host."""
+    from ops import plan as stack_plan
+    from ops.host.config import HostConfig
+
+    def fingerprint(serve: str) -> str:
+        path = tmp_path / "p.yaml"
+        path.write_text(
+            f"name: p\nmodels:\n  tiny: {{path: 'bundled:tiny-fp32', serve: {serve}}}\nservices: {{}}\n"
+        )
+        return HostConfig.from_plan(
+            stack_plan.load(str(path), ask_catalog=False), ["127.0.0.1"]
+        ).fingerprint()
+
+    assert fingerprint("batching") != fingerprint("foundry")
