@@ -30,7 +30,10 @@ class Strict(BaseModel):
 EnvValue = str | int | float | bool
 
 
-#: How a model this machine runs is served when its profile does not say (``serve:``). FILLED BELOW.
+#: How a model this machine runs is served when its profile does not say (``serve:``). Measured on
+#: SmolLM2-135M int4, 2 cores, 64-token answers (``ops bench --model A,B``, README "Serving a room"):
+#: the batching engine equals Foundry's web service at 1 stream and gives 1.25-1.3x its tokens/s from
+#: 2 streams on, with time to first token at or below Foundry's.
 DEFAULT_SERVE = "batching"
 
 

@@ -24,14 +24,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def write_profile(folder: Path, name: str, port: int, bind: str = "[127.0.0.1]") -> Path:
-    """A profile serving both bundled tiny models through a gateway on ``port``."""
+def write_profile(
+    folder: Path, name: str, port: int, bind: str = "[127.0.0.1]", serve: str | None = None, extra: str = ""
+) -> Path:
+    """A profile serving both bundled tiny models through a gateway on ``port``.
+
+    ``serve``: their serving path (default: the profile default); ``extra``: more lines under ``models:``.
+    """
     path = folder / f"{name}.yaml"
+    how = f", serve: {serve}" if serve else ""
     path.write_text(
         f"name: {name}\n"
         "models:\n"
-        "  tiny: {path: bundled:tiny-fp32}\n"
-        "  tiny-int4: {path: bundled:tiny-int4}\n"
+        f"  tiny: {{path: bundled:tiny-fp32{how}}}\n"
+        f"  tiny-int4: {{path: bundled:tiny-int4{how}}}\n"
+        f"{extra}"
         f"gateway: {{port: {port}, bind: {bind}, default_max_tokens: 16, max_body_bytes: 100000}}\n"
     )
     return path
@@ -40,10 +47,19 @@ def write_profile(folder: Path, name: str, port: int, bind: str = "[127.0.0.1]")
 class RunningHost:
     """A host started through the library, as `ops up` does it."""
 
-    def __init__(self, home: Path, folder: Path, name: str, bind: str = "[127.0.0.1]"):
+    def __init__(
+        self,
+        home: Path,
+        folder: Path,
+        name: str,
+        bind: str = "[127.0.0.1]",
+        serve: str | None = None,
+        extra: str = "",
+    ):
         self.settings = Settings.from_env({"OPS_HOME": str(home)})
         self.port = free_port()
-        self.path = write_profile(folder, name, self.port, bind)
+        self.serve = serve
+        self.path = write_profile(folder, name, self.port, bind, serve, extra)
         self.loaded: LoadedProfile = profiles.load_path(self.path)
         self.state: StackState = prepare_state(name, self.settings)
         self.key = self.state.secrets.get(GATEWAY_KEY).reveal()

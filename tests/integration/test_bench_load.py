@@ -18,7 +18,10 @@ METRICS = ("ttft_ms", "itl_ms", "tpot_ms", "e2e_ms")
 
 @pytest.fixture(scope="module")
 def host(tmp_path_factory):
-    running = RunningHost(tmp_path_factory.mktemp("home"), tmp_path_factory.mktemp("profiles"), "loadgen")
+    # tiny on the default path (batching), and the same model on Foundry's web service.
+    foundry = "  tiny-foundry: {path: bundled:tiny-fp32, serve: foundry}\n"
+    home, folder = tmp_path_factory.mktemp("home"), tmp_path_factory.mktemp("profiles")
+    running = RunningHost(home, folder, "loadgen", extra=foundry)
     running.start()
     yield running
     running.stop()
@@ -37,12 +40,13 @@ def bench(host, monkeypatch, capsys):
     return run
 
 
-def test_a_good_run_has_every_metric_in_order_and_tokens_match_usage(host, bench, tmp_path):
+@pytest.mark.parametrize("model", ["tiny", "tiny-foundry"])
+def test_a_good_run_has_every_metric_in_order_and_tokens_match_usage(host, bench, tmp_path, model):
     out = tmp_path / "load.json"
     code, report, err = bench(
         str(host.path),
         "--model",
-        "tiny",
+        model,
         "--concurrency",
         "1,2",
         "--requests",
@@ -55,7 +59,7 @@ def test_a_good_run_has_every_metric_in_order_and_tokens_match_usage(host, bench
     assert code == 0, err
     assert json.loads(out.read_text()) == report
     assert f"results saved to {out}" in err
-    assert report["model"] == "tiny" and report["stack"] == "loadgen" and report["usage_source"] == "stream"
+    assert report["model"] == model and report["stack"] == "loadgen" and report["usage_source"] == "stream"
     assert [level["concurrency"] for level in report["levels"]] == [1, 2]
     for level in report["levels"]:
         assert (level["requests"], level["succeeded"], level["error_rate"]) == (6, 6, 0.0)
@@ -68,6 +72,39 @@ def test_a_good_run_has_every_metric_in_order_and_tokens_match_usage(host, bench
         assert level["ttft_ms"]["p50"] > 0 and level["ttft_ms"]["count"] == 6
         assert level["ttft_ms"]["p50"] <= level["e2e_ms"]["p50"]
         assert level["itl_ms"]["count"] == level["tokens_counted"] - 6
+
+
+def test_both_serving_paths_side_by_side_in_one_run(host, bench, tmp_path):
+    code, result, err = bench(
+        str(host.path),
+        "--model",
+        "tiny,tiny-foundry",
+        "--concurrency",
+        "1,2",
+        "--requests",
+        "4",
+        "--max-tokens",
+        "8",
+        "--out",
+        str(tmp_path / "side.json"),
+    )
+    assert code == 0, err
+    assert [r["model"] for r in result["reports"]] == ["tiny", "tiny-foundry"]
+    for report in result["reports"]:
+        assert [lv["concurrency"] for lv in report["levels"]] == [1, 2]
+        assert all(
+            lv["succeeded"] == 4 and lv["tokens_counted"] == lv["tokens_usage"] for lv in report["levels"]
+        )
+        saved = tmp_path / f"side-{report['model']}.json"
+        assert json.loads(saved.read_text()) == report
+    rows = result["comparison"]
+    assert [(r["concurrency"], r["model"]) for r in rows] == [
+        (1, "tiny"),
+        (1, "tiny-foundry"),
+        (2, "tiny"),
+        (2, "tiny-foundry"),
+    ]
+    assert all(r["speedup"] > 0 and r["ttft_p50_ms"] > 0 for r in rows)
 
 
 def test_results_go_under_the_stack_state_folder_by_default(host, bench):

@@ -18,9 +18,11 @@ from .hosts import RunningHost
 PROMPT = [{"role": "user", "content": "What is ONNX Runtime?"}]
 
 
-@pytest.fixture(scope="module")
-def host(tmp_path_factory):
-    running = RunningHost(tmp_path_factory.mktemp("home"), tmp_path_factory.mktemp("profiles"), "gw")
+@pytest.fixture(scope="module", params=["batching", "foundry"])
+def host(tmp_path_factory, request):
+    """Every test here runs against both serving paths: clients must see no difference."""
+    home, folder = tmp_path_factory.mktemp("home"), tmp_path_factory.mktemp("profiles")
+    running = RunningHost(home, folder, "gw", serve=request.param)
     running.start()
     yield running
     running.stop()
@@ -137,7 +139,12 @@ def test_32_concurrent_streams_complete_unmixed(host, reference):
 
 def test_health_needs_no_key(host):
     body = httpx.get(host.base_url.removesuffix("/v1") + "/health").json()
-    assert body == {"status": "ok", "stack": "gw", "models": {"tiny": "ready", "tiny-int4": "ready"}}
+    assert body == {
+        "status": "ok",
+        "stack": "gw",
+        "models": {"tiny": "ready", "tiny-int4": "ready"},
+        "serving": {"tiny": host.serve, "tiny-int4": host.serve},
+    }
 
 
 def test_load_and_unload_through_the_host(host, client):

@@ -17,7 +17,7 @@ OFFLINE_CATALOG = "https://catalog.invalid/asset-gallery/v1.0/models"
 @pytest.fixture
 def host(tmp_path, ops_home, monkeypatch):
     monkeypatch.setenv("OPS_CATALOG_URL", OFFLINE_CATALOG)
-    running = RunningHost(ops_home, tmp_path, "models")
+    running = RunningHost(ops_home, tmp_path, "models", serve="foundry")  # Foundry's registrations are listed
     running.start()
     yield running
     running.stop()
