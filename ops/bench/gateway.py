@@ -62,6 +62,12 @@ class GatewayBench:
         return by["gateway"].tokens_per_s / by["foundry"].tokens_per_s if by["foundry"].tokens_per_s else 0.0
 
     @property
+    def batching_fraction(self) -> float:
+        """The batching engine's streaming tokens/s (one stream, direct) as a fraction of Foundry's."""
+        by = {p.path: p for p in self.paths}
+        return by["batching"].tokens_per_s / by["foundry"].tokens_per_s if by["foundry"].tokens_per_s else 0.0
+
+    @property
     def first_token_added_ms(self) -> float:
         """How much later the first streamed token arrives through the gateway than from Foundry (medians)."""
         by = {p.path: p for p in self.paths}
@@ -109,7 +115,9 @@ def run(
         profile = home / "bench.yaml"
         port = _free_port()
         profile.write_text(
-            f"name: bench\nmodels:\n  m: {{path: {model_dir}}}\n"
+            # The same folder on both serving paths: m on Foundry's web service, b on the batching engine.
+            f"name: bench\nmodels:\n  m: {{path: {model_dir}, serve: foundry}}\n"
+            f"  b: {{path: {model_dir}, serve: batching}}\n"
             f"gateway: {{port: {port}, bind: [127.0.0.1], routing: {{models: {{auto: {{default: [m]}}}}}}}}\n"
         )
         settings = Settings.from_env({"OPS_HOME": str(home)})
@@ -129,6 +137,7 @@ def _measure(model_dir, gateway_url, key, max_tokens, runs, latency_samples, say
     with httpx.Client(timeout=300) as client:
         card = client.get(f"{gateway_url}/v1/models/m", headers=auth).json()
         direct = card["upstream_url"] + "/chat/completions"
+        engine = client.get(f"{gateway_url}/v1/models/b", headers=auth).json()
         via = f"{gateway_url}/v1/chat/completions"
         body = {"messages": PROMPT, "max_tokens": max_tokens, "temperature": 0}
         say(f"in-process onnxruntime-genai, {runs} runs of {max_tokens} tokens")
@@ -149,8 +158,10 @@ def _measure(model_dir, gateway_url, key, max_tokens, runs, latency_samples, say
         targets: tuple[tuple[str, str, dict[str, str], str], ...] = (
             ("foundry", direct, {}, card["upstream_id"]),
             ("gateway", via, auth, "m"),
+            ("batching", engine["upstream_url"] + "/chat/completions", {}, engine["upstream_id"]),
+            ("gateway to batching", via, auth, "b"),
         )
-        say(f"foundry and gateway streaming, {runs} alternating runs each")
+        say(f"foundry, batching and the gateway to each, streaming, {runs} alternating runs each")
         samples: dict[str, list] = {name: [] for name, *_ in targets}
         for _name, url, headers, model in targets:  # a warm-up each
             _stream(client, url, headers, {**body, "model": model, "max_tokens": 8})

@@ -41,6 +41,7 @@ def gateway_command(
                 **result.__dict__,
                 "kept_fraction": result.kept_fraction,
                 "first_token_added_ms": result.first_token_added_ms,
+                "batching_fraction": result.batching_fraction,
             }
         )
         return
@@ -52,6 +53,10 @@ def gateway_command(
     output.out.print(f"model {result.model}, {result.max_tokens} new tokens, streaming (medians)")
     output.out.print(table)
     output.line(f"gateway keeps {result.kept_fraction:.1%} of Foundry's streaming tokens/s (goal >= 97%)")
+    output.line(
+        f"one stream on the batching engine: {result.batching_fraction:.1%} of Foundry's tokens/s (goal: within 5%); "
+        "many streams: `ops bench --model A,B`"
+    )
     output.line(
         f"first streamed token through the gateway: {result.first_token_added_ms:+.1f} ms against Foundry's own "
         "(goal within 5 ms)"

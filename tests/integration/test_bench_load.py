@@ -199,3 +199,16 @@ def test_overhead_mode_measures_the_generator_against_a_stub_process():
     assert level["ceiling_per_s"] == pytest.approx(400)
     assert level["requests_per_s"] > 0 and level["generator_cpu_us_per_request"] > 0
     assert level["stub_cpu_percent"] > 0 and level["e2e_p50_ms"] >= 5
+
+
+def test_bench_gateway_measures_both_serving_paths_and_the_gateway_to_each(capsys):
+    code = main(["bench-gateway", "--max-tokens", "8", "--runs", "1", "--samples", "10", "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    result = json.loads(captured.out)
+    paths = {p["path"]: p for p in result["paths"]}
+    assert list(paths) == ["onnxruntime-genai", "foundry", "gateway", "batching", "gateway to batching"]
+    assert all(p["tokens"] > 0 and p["tokens_per_s"] > 0 and p["first_token_ms"] > 0 for p in paths.values())
+    # The same greedy answer on every path: the same number of tokens.
+    assert len({p["tokens"] for p in paths.values()}) == 1
+    assert result["batching_fraction"] == paths["batching"]["tokens_per_s"] / paths["foundry"]["tokens_per_s"]

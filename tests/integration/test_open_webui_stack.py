@@ -33,6 +33,7 @@ def stack(home, tmp_path_factory, docker_client, base_image, smollm2):
 name: {STACK}
 models:
   smollm2: {{recipe: smollm2-135m-instruct, precision: int4}}
+  smollm2-foundry: {{recipe: smollm2-135m-instruct, precision: int4, serve: foundry}}
   tiny-int4: {{path: bundled:tiny-int4}}
 gateway: {{port: {gateway_port}, default_max_tokens: 24}}
 services:
@@ -66,7 +67,7 @@ def admin_token(loaded, url: str) -> str:
 
 def test_up_from_nothing_proves_the_chain(stack):
     loaded, report, url = stack
-    assert report.chain["open-webui"].startswith("2 models listed; a chat answered")
+    assert report.chain["open-webui"].startswith("3 models listed; a chat answered")
     assert httpx.get(f"{url}/health").json() == {"status": True}
 
 
@@ -106,19 +107,24 @@ def test_open_webui_runs_as_its_own_user_without_capabilities(stack, docker_clie
     assert container.attrs["HostConfig"]["SecurityOpt"] == ["no-new-privileges:true"]
 
 
-def test_chat_through_open_webui_answers_with_real_words(stack):
-    """The real model through Open WebUI's own API: greedy, it names the capital of France."""
+def test_chat_through_open_webui_answers_with_real_words_on_both_serving_paths(stack):
+    """The real model through Open WebUI's own API: greedy, it names the capital of France, and the
+    batching engine (smollm2) answers word for word what Foundry's web service (smollm2-foundry) does."""
     loaded, _, url = stack
     headers = {"authorization": f"Bearer {admin_token(loaded, url)}"}
-    body = {
-        "model": "smollm2",
-        "messages": [{"role": "user", "content": "What is the capital of France?"}],
-        "stream": False,
-        "temperature": 0,
-        "max_tokens": 16,
-    }
-    answer = httpx.post(f"{url}/api/chat/completions", json=body, headers=headers, timeout=120).json()
-    assert "Paris" in answer["choices"][0]["message"]["content"]
+    answers = {}
+    for model in ("smollm2", "smollm2-foundry"):
+        body = {
+            "model": model,
+            "messages": [{"role": "user", "content": "What is the capital of France?"}],
+            "stream": False,
+            "temperature": 0,
+            "max_tokens": 16,
+        }
+        reply = httpx.post(f"{url}/api/chat/completions", json=body, headers=headers, timeout=120).json()
+        answers[model] = reply["choices"][0]["message"]["content"]
+    assert "Paris" in answers["smollm2"]
+    assert answers["smollm2"] == answers["smollm2-foundry"]
 
 
 def test_chat_through_open_webui_answers_from_the_tiny_model(stack):
@@ -218,4 +224,4 @@ def test_healing_after_open_webui_and_host_are_killed(stack, docker_client):
     report = lifecycle.up(resolve(loaded))
     assert {s.service: s.action for s in report.services} == {"open-webui": "start"}
     assert not report.host_reused
-    assert report.chain["open-webui"].startswith("2 models listed")
+    assert report.chain["open-webui"].startswith("3 models listed")
