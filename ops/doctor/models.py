@@ -163,9 +163,20 @@ class RegisteredCheck(BaseCheck):
         from ops.models.foundry import local_model_id
 
         ids = {m["id"] for m in foundry(ctx)["registered"]}
-        dirs = profile_of(ctx).model_dirs
-        wanted = {alias: local_model_id(alias, folder) for alias, folder in dirs.items()}
+        loaded = profile_of(ctx)
+        dirs, specs = loaded.model_dirs, loaded.profile.models
+        # Only Foundry's web service serves registered models; the batching engine serves the folder.
+        wanted = {
+            alias: local_model_id(alias, folder)
+            for alias, folder in dirs.items()
+            if specs[alias].provider == "foundry"
+        }
         if not wanted:
+            batching = [a for a in dirs if specs[a].provider == "batching"]
+            if batching:
+                return ok(
+                    f"{', '.join(batching)}: served by the batching engine from the folder, nothing to register"
+                )
             return ok("the profile has no local models to register")
         missing = [alias for alias, model_id in wanted.items() if model_id not in ids]
         if missing:
