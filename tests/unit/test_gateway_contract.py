@@ -22,7 +22,7 @@ def table():
         Route("tiny", "tiny-fp32-generic-cpu:1", "http://127.0.0.1:9/catalogs/local/v1", context=2048),
         ModelState.READY,
     )
-    t.put(Route("big", "phi-4-mini:1", "http://127.0.0.1:9/v1"), ModelState.LOADING)
+    t.put(Route("big", "phi-4-mini:1", "http://127.0.0.1:9/v1", provider="batching"), ModelState.LOADING)
     return t
 
 
@@ -52,6 +52,7 @@ def test_health_needs_no_key_and_reports_loading(client, table):
         "status": "loading",
         "stack": "demo",
         "models": {"tiny": "ready", "big": "loading"},
+        "serving": {"tiny": "foundry", "big": "batching"},  # which path serves each model
     }
     table.set_state("big", ModelState.READY)
     assert client.get("/health").json()["status"] == "ok"
