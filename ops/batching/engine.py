@@ -97,6 +97,10 @@ class BatchEngine:
         self._waiting: deque[Slot] = deque()
         self._cancels: list[Slot] = []
         self._slots: dict[int, Slot] = {}  # id(stream) -> slot, from submit until its end is delivered
+        self._ends: deque[float] = (
+            deque()
+        )  # when answers ended on their own, lately (their clients may ask again)
+        self._arrivals: deque[float] = deque()  # when requests came, lately
         self._stopped: str | None = None
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"batch-engine-{name}", daemon=True)
@@ -125,6 +129,7 @@ class BatchEngine:
                     f"and {len(self._waiting)} waiting, the most it takes; try again shortly"
                 )
             slot = Slot(stream)
+            self._arrivals.append(self._clock())
             self._waiting.append(slot)
             self._slots[id(stream)] = slot
             self.stats.submitted += 1
@@ -211,13 +216,10 @@ class BatchEngine:
                     self._deliver(lane.begin(batch))
                 for lane in self._lanes:
                     if lane.busy:
-                        updates = lane.step(self._clock())
+                        updates = lane.step()
                         self.stats.steps += 1
                         self.stats.step_s += lane.step_s
                         self._deliver(updates)
-                        if not lane.busy:  # its next batch: those waiting and the clients just answered
-                            with self._lock:
-                                lane.expected = min(self.max_batch, len(self._waiting) + lane.ended_size)
         except Exception as exc:  # a failed step leaves og's state unknown: stop taking requests
             log.exception("%s: the batching engine failed", self.name)
             with self._lock:
@@ -233,7 +235,7 @@ class BatchEngine:
                 cancels, self._cancels = self._cancels, []
                 starts: list[tuple[Lane, list[Slot]]] = []
                 free = [lane for lane in self._lanes if not lane.busy]
-                wait = self._gather_wait(free) if self._waiting and free else None
+                wait = self._gather_wait() if self._waiting and free else None
                 if wait is None or wait <= 0:
                     while self._waiting and free and (batch := self._pick()):
                         starts.append((lane := free.pop(0), batch))
@@ -242,20 +244,25 @@ class BatchEngine:
                     return cancels, starts
                 self._lock.wait(wait)
 
-    def _gather_wait(self, free: list[Lane]) -> float:
-        """Seconds to wait for more requests before starting a batch smaller than it could be.
+    def _gather_wait(self) -> float:
+        """Seconds to wait for more requests before starting a batch smaller than ``max_batch``.
 
-        Only right after a batch ended: its clients typically send their next request within a
-        few milliseconds, and a batch started without them would keep them waiting for all of it
-        (and two halves of the clients would then keep taking turns in half-size batches).
+        Only while answers that ended in the last ``gather_s`` outnumber the requests that came
+        since: those clients typically ask again within milliseconds, and a batch started without
+        them would keep them waiting for all of it (clients split over several small batches would
+        otherwise stay split, each batch ending and starting again on its own).
         """
-        now, waiting = self._clock(), len(self._waiting)
-        pending = [
-            lane.ended_at + self.limits.gather_s - now
-            for lane in free
-            if waiting < lane.expected and now < lane.ended_at + self.limits.gather_s
-        ]
-        return min(pending) if pending else 0.0
+        now = self._clock()
+        while self._ends and self._ends[0] < now - self.limits.gather_s:
+            self._ends.popleft()
+        while self._arrivals and self._arrivals[0] < now - self.limits.gather_s:
+            self._arrivals.popleft()
+        if not self._ends or len(self._waiting) >= self.max_batch:
+            return 0.0
+        back = sum(1 for t in self._arrivals if t >= self._ends[0])
+        if back >= len(self._ends):  # every client answered lately has asked again
+            return 0.0
+        return self._ends[0] + self.limits.gather_s - now
 
     def _pick(self) -> list[Slot]:
         """The oldest waiting jobs that fit together (lock held): at most ``max_batch``, within the cache budget."""
@@ -303,6 +310,7 @@ class BatchEngine:
             self.stats.failed += 1
         else:
             self.stats.finished += 1
+            self._ends.append(self._clock())
 
     def _fail_all(self, message: str) -> None:
         """Every job still here ends as failed (the engine is stopping)."""

@@ -45,9 +45,6 @@ class Lane:
         self._buffer = self.engine.create_event_buffer(256)
         self.active: dict[int, Slot] = {}  # id(og request) -> slot
         self.cache_tokens = 0  # key-value cache this batch holds: its size x its longest job
-        self.ended_at = 0.0  # when its last batch ended
-        self.ended_size = 0  # how many jobs of that batch ended on their own (their clients may come back)
-        self.expected = 0  # how large its next batch may be if those clients come back at once
         self.step_s = 0.0
 
     @property
@@ -59,7 +56,6 @@ class Lane:
         """Begin ``batch`` (this lane must not be busy); returns the jobs og refused, as failed."""
         og = self._og
         failed: list[Update] = []
-        self.ended_size = 0
         self.cache_tokens = len(batch) * max(slot.stream.job.length for slot in batch)
         for slot in batch:
             job = slot.stream.job
@@ -91,7 +87,7 @@ class Lane:
             slot.cancelled = True
             slot.request.cancel_turn(slot.turn)
 
-    def step(self, now: float) -> list[Update]:
+    def step(self) -> list[Update]:
         """One model step for the whole batch: every job's new tokens, and the ends of those that ended."""
         flags = self._og.EngineEventFlags
         started = time.perf_counter()
@@ -109,7 +105,7 @@ class Lane:
             if event.flags & (flags.TURN_FINISHED | flags.FAILED):
                 out[id(slot)] = (slot, tokens, self._end(slot, event))
         if not self.active:
-            self.ended_at, self.cache_tokens = now, 0
+            self.cache_tokens = 0
         return list(out.values())
 
     def _end(self, slot: Slot, event: Any) -> Finish:
@@ -128,7 +124,6 @@ class Lane:
             )
         if reason == og.FinishReason.CANCELLED:
             return Finish("cancelled", prompt, generated)
-        self.ended_size += 1
         if reason in (og.FinishReason.MAX_GENERATED_TOKENS, og.FinishReason.MAX_SESSION_TOKENS):
             return Finish("length", prompt, generated)
         return Finish("eos", prompt, generated)

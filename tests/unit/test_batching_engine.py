@@ -302,3 +302,27 @@ def test_with_two_lanes_a_new_batch_starts_while_another_runs(tiny):
         assert engine.stats.batch_sizes[1] == 1  # the short one ran beside the first batch
     finally:
         engine.close()
+
+
+def test_clients_answered_lately_are_waited_for_so_they_share_a_batch(tiny):
+    model, tokenizer, _ = tiny
+    engine = make_engine(model, Limits(lanes=8, gather_s=0.5))
+    ids = prompt_ids(tokenizer, QUESTIONS[0])
+
+    async def scenario():
+        first = engine.submit(Job(ids, 200))
+        async for _ in first:  # running: the second starts in a lane of its own
+            break
+        second = engine.submit(Job(ids, 50))
+        await asyncio.gather(collect(first), collect(second))
+        # Both clients ask again, 50 ms apart: the first waits for the second instead of going alone.
+        again = engine.submit(Job(ids, 8))
+        await asyncio.sleep(0.05)
+        return await asyncio.gather(collect(again), collect(engine.submit(Job(ids, 8))))
+
+    try:
+        answers = asyncio.run(scenario())
+        assert answers == [reference(model, ids, 8)] * 2
+        assert engine.stats.batch_sizes == {1: 2, 2: 1}
+    finally:
+        engine.close()
