@@ -161,16 +161,7 @@ class FoundryProvider:
                 model = self.register_local(alias, folder)
                 prefix, context = LOCAL_PREFIX, spec.context or context_length(folder)
             else:
-                assert spec.catalog is not None
-                model = self.manager.catalog.get_model(spec.catalog)
-                if model is None:
-                    raise ModelError(
-                        f"model {alias!r}: {spec.catalog!r} is not in the Foundry catalog",
-                        hint="run `ops model list` to see the catalog's aliases",
-                    )
-                if not model.is_cached:
-                    progress(alias, 0.0, "downloading")
-                    model.download(lambda pct: progress(alias, pct / 100.0, "downloading"))
+                model = self._cached(alias, spec, progress)
                 prefix, context = CATALOG_PREFIX, spec.context or model.context_length
             progress(alias, None, "loading")
             if not model.is_loaded:
@@ -196,22 +187,26 @@ class FoundryProvider:
     def fetch(self, alias: str, spec: ModelSpec, progress: Progress) -> Path:
         """Download catalog model ``alias`` into Foundry's cache (without loading it); return its folder."""
         self.start()
-        assert spec.catalog is not None
         try:
-            model = self.manager.catalog.get_model(spec.catalog)
-            if model is None:
-                raise ModelError(
-                    f"model {alias!r}: {spec.catalog!r} is not in the Foundry catalog",
-                    hint="run `ops model list` to see the catalog's aliases",
-                )
-            if not model.is_cached:
-                progress(alias, 0.0, "downloading")
-                model.download(lambda pct: progress(alias, pct / 100.0, "downloading"))
-            return Path(model.get_path())
+            return Path(self._cached(alias, spec, progress).get_path())
         except ModelError:
             raise
         except Exception as exc:
             raise ModelError(f"model {alias!r} could not be downloaded: {_first_line(exc)}") from None
+
+    def _cached(self, alias: str, spec: ModelSpec, progress: Progress) -> IModel:
+        """Catalog model ``alias``, downloaded into Foundry's cache unless it is there already."""
+        assert spec.catalog is not None
+        model = self.manager.catalog.get_model(spec.catalog)
+        if model is None:
+            raise ModelError(
+                f"model {alias!r}: {spec.catalog!r} is not in the Foundry catalog",
+                hint="run `ops model list` to see the catalog's aliases",
+            )
+        if not model.is_cached:
+            progress(alias, 0.0, "downloading")
+            model.download(lambda pct: progress(alias, pct / 100.0, "downloading"))
+        return model
 
     def load(self, alias: str) -> None:
         """Load ``alias`` again after an unload."""

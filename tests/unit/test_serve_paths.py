@@ -71,3 +71,88 @@ def test_a_serve_change_restarts_the_host(tmp_path):
         ).fingerprint()
 
     assert fingerprint("batching") != fingerprint("foundry")
+
+
+# --------------------------------------------------------------------------------------------- catalog models on the engine
+
+
+class FakeCatalogModel:
+    def __init__(self, folder, cached: bool):
+        self.folder, self.is_cached, self.downloads = folder, cached, 0
+
+    def download(self, report):
+        report(100.0)
+        self.downloads += 1
+        self.is_cached = True
+
+    def get_path(self) -> str:
+        return str(self.folder)
+
+
+class FakeManager:
+    def __init__(self, models):
+        self.catalog = self
+        self.models = models
+
+    def get_model(self, alias):
+        return self.models.get(alias)
+
+
+def foundry_with(monkeypatch, models):
+    from ops.models.foundry import FoundryProvider
+
+    found = FoundryProvider(data_dir=None, logs_dir=None, web_url=None)
+    monkeypatch.setattr(FoundryProvider, "start", lambda self: None)
+    monkeypatch.setattr(FoundryProvider, "manager", FakeManager(models))
+    return found
+
+
+def test_a_catalog_model_on_the_engine_is_downloaded_by_foundry_then_served_from_its_folder(monkeypatch):
+    """Foundry finds and caches it (no load: it would sit in memory twice); the engine serves the folder."""
+    import httpx
+
+    from ops import paths
+    from ops.models.batching import BatchingProvider
+
+    model = FakeCatalogModel(paths.bundled_model("tiny-fp32"), cached=False)
+    found = foundry_with(monkeypatch, {"phi-4-mini": model})
+    progress = []
+    engine = BatchingProvider(foundry=lambda: found)
+    try:
+        route = engine.prepare(
+            "phi", ModelSpec(catalog="phi-4-mini"), None, lambda *a: progress.append(a[1:])
+        )
+        assert model.downloads == 1 and (1.0, "downloading") in progress
+        assert (route.provider, route.model_id, route.tools) == ("batching", "phi", False)
+        body = {
+            "model": "phi",
+            "messages": [{"role": "user", "content": "Hi"}],
+            "max_tokens": 4,
+            "temperature": 0,
+        }
+        answer = httpx.post(f"{route.base_url}/chat/completions", json=body, timeout=60).json()
+        assert answer["usage"]["completion_tokens"] > 0
+        engine.unload("phi")  # frees the engine; load brings it back from the same folder
+        assert httpx.post(f"{route.base_url}/chat/completions", json=body, timeout=60).status_code == 404
+        engine.load("phi")
+        assert httpx.post(f"{route.base_url}/chat/completions", json=body, timeout=60).status_code == 200
+    finally:
+        engine.close()
+
+
+def test_a_catalog_alias_foundry_does_not_know_is_one_line_with_a_hint(monkeypatch):
+    from ops.errors import ModelError
+
+    found = foundry_with(monkeypatch, {})
+    with pytest.raises(ModelError, match="'nope' is not in the Foundry catalog") as raised:
+        found.fetch("x", ModelSpec(catalog="nope"), lambda *a: None)
+    assert "ops model list" in raised.value.hint
+
+
+def test_the_engine_serves_chat_models_only():
+    from ops.errors import ModelError
+    from ops.models.batching import BatchingProvider
+
+    with pytest.raises(ModelError, match="chat models only") as raised:
+        BatchingProvider().prepare("e", ModelSpec(path="bundled:tiny-fp32", task="embeddings"), None, print)
+    assert raised.value.hint == "add `serve: foundry` to this model in the profile"
