@@ -156,3 +156,26 @@ def test_the_engine_serves_chat_models_only():
     with pytest.raises(ModelError, match="chat models only") as raised:
         BatchingProvider().prepare("e", ModelSpec(path="bundled:tiny-fp32", task="embeddings"), None, print)
     assert raised.value.hint == "add `serve: foundry` to this model in the profile"
+
+
+def test_doctor_asks_for_foundry_registrations_only_of_models_on_foundrys_path(tmp_path):
+    from ops.doctor.context import DoctorContext
+    from ops.doctor.models import RegisteredCheck
+    from ops.models.foundry import local_model_id
+
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "name: p\nmodels:\n"
+        "  a: {path: 'bundled:tiny-fp32'}\n"
+        "  f: {path: 'bundled:tiny-int4', serve: foundry}\n"
+        "services: {}\n"
+    )
+    ctx = DoctorContext(str(path))
+    registered: list[dict] = []
+    ctx.once("foundry", lambda: {"ok": True, "registered": registered})
+    outcome = RegisteredCheck().run(ctx)
+    assert outcome.status == "warn" and outcome.detail == "not registered yet: f"  # a is not asked for
+    registered.append({"id": local_model_id("f", ctx.loaded.model_dirs["f"])})
+    ctx2 = DoctorContext(str(path))
+    ctx2.once("foundry", lambda: {"ok": True, "registered": registered})
+    assert RegisteredCheck().run(ctx2).detail.startswith("f as f-")
