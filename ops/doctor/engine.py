@@ -64,35 +64,21 @@ class RunCheck(BaseCheck):
     def run(self, ctx: DoctorContext) -> Outcome:
         import docker.errors
 
-        client = client_or_skip(ctx)
+        client_or_skip(ctx)
         image = ctx.probe_image()
         if image is None:
             return skipped(
                 "no local image to start a container from (ops-base:bookworm is made by the first `ops up`)"
             )
         started = time.monotonic()
-        container = None
         try:
-            container = client.containers.run(
-                image,
-                entrypoint=["true"],
-                command=[],
-                detach=True,
-                network_mode="none",
-                labels={LABEL_DOCTOR: ctx.stack or "none"},
-                name=f"ops-doctor-run-{uuid.uuid4().hex[:8]}",
-            )
-            code = container.wait(timeout=30).get("StatusCode")
+            code, _ = throwaway(ctx, image, ["true"], "run")
         except docker.errors.APIError as exc:
             return fail(
                 f"Docker could not start a container from {image}: {exc.explanation or exc}",
                 "read the daemon's log (`journalctl -u docker`, or dockerd's output); a full disk "
                 "or a broken storage driver are the usual causes",
             )
-        finally:
-            if container is not None:
-                with contextlib.suppress(docker.errors.APIError):
-                    container.remove(force=True)
         if code != 0:
             return fail(
                 f"a container from {image} exited with code {code} instead of 0",
@@ -141,33 +127,44 @@ class DockerDiskCheck(BaseCheck):
         return ok(detail)
 
 
+def throwaway(ctx: DoctorContext, image: str, entrypoint: list[str], purpose: str) -> tuple[int | None, str]:
+    """Run ``entrypoint`` in a labelled container from ``image`` (no network), removed after; (exit code, stdout).
+
+    Raises docker's ``APIError`` when the container cannot be made or run.
+    """
+    import docker.errors
+
+    container = None
+    try:
+        container = ctx.docker().containers.run(
+            image,
+            entrypoint=entrypoint,
+            command=[],
+            detach=True,
+            network_mode="none",
+            labels={LABEL_DOCTOR: ctx.stack or "none"},
+            name=f"ops-doctor-{purpose}-{uuid.uuid4().hex[:8]}",
+        )
+        code = container.wait(timeout=30).get("StatusCode")
+        return code, container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
+    finally:
+        if container is not None:
+            with contextlib.suppress(docker.errors.APIError):
+                container.remove(force=True)
+
+
 def _free_inside(ctx: DoctorContext) -> int | None:
-    """Free bytes of the engine's disk, read by ``df`` in a throwaway container (no network), or ``None``."""
+    """Free bytes of the engine's disk, read by ``df`` in a throwaway container, or ``None``."""
     import docker.errors
 
     image = ctx.probe_image()
     if image is None:
         return None
-    container = None
     try:
-        container = ctx.docker().containers.run(
-            image,
-            entrypoint=["df", "-Pk", "/"],
-            command=[],
-            detach=True,
-            network_mode="none",
-            labels={LABEL_DOCTOR: ctx.stack or "none"},
-            name=f"ops-doctor-df-{uuid.uuid4().hex[:8]}",
-        )
-        container.wait(timeout=30)
-        lines = container.logs(stdout=True, stderr=False).decode("utf-8", "replace").split("\n")
-        return int(lines[1].split()[3]) * 1024
+        _, out = throwaway(ctx, image, ["df", "-Pk", "/"], "df")
+        return int(out.split("\n")[1].split()[3]) * 1024
     except (docker.errors.APIError, IndexError, ValueError):
         return None
-    finally:
-        if container is not None:
-            with contextlib.suppress(docker.errors.APIError):
-                container.remove(force=True)
 
 
 @register

@@ -10,6 +10,7 @@ a CPU that rounds differently does not.
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 
@@ -93,7 +94,8 @@ def test_the_table_names_the_scores_and_a_bad_model_lists_the_known_ones(stack, 
     assert "unknown model gpt-9" in err and "smollm2, smollm2-fp32" in err
 
 
-RAG_STACK = "eval-rag"
+#: Its own name each run: the down(remove_volumes=True) around it can only ever remove its own volumes.
+RAG_STACK = f"eval-rag-{uuid.uuid4().hex[:6]}"
 #: rag questions whose document the app's retrieval finds first and that SmolLM2 int4 answers right
 #: through the app (seen in every run: greedy).
 RAG_QUESTIONS = """\
