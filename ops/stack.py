@@ -21,6 +21,15 @@ SERVICE_KEY_PREFIX = GATEWAY_KEY + ":"
 #: admin was created), so the environment no longer carries what it needed. ``ops down --volumes``,
 #: which deletes the data that setup made, forgets these.
 SETUP_DONE_PREFIX = "setup-done:"
+#: A participant's own gateway key (``participant-key:<name>``, inference only, counted as theirs) and
+#: password (``participant-password:<name>``: Open WebUI and the Chainlit app); see ``ops.participants``.
+PARTICIPANT_KEY_PREFIX = "participant-key:"
+PARTICIPANT_PASSWORD_PREFIX = "participant-password:"
+
+
+def participant_email(stack: str, name: str) -> str:
+    """A participant's sign-in e-mail in Open WebUI (the gateway knows forwarded users by it)."""
+    return f"{name}@participants.{stack}.ops.local"
 
 
 def service_key(service: str) -> str:

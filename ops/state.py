@@ -69,6 +69,11 @@ class StackState:
         return self.root / "host.json"
 
     @property
+    def usage_db(self) -> Path:
+        """The gateway's usage records (SQLite): who used which model, how much; kept across restarts."""
+        return self.root / "usage.sqlite"
+
+    @property
     def log_file(self) -> Path:
         """Log file of the stack's model host."""
         return self.root / "host.log"

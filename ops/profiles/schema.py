@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ops.profiles.classroom import ExposeSpec, ParticipantsSpec, PriceSpec, SharingSpec
 from ops.profiles.mappings import Mount, Port
 from ops.profiles.resources import Capabilities, ResourcesSpec
 
@@ -101,6 +102,7 @@ class ModelSpec(Strict):
     top_p: float | None = Field(
         default=None, gt=0, le=1, description="top_p for requests that send none; default: the recipe's"
     )
+    price: PriceSpec | None = Field(default=None, description="what its tokens cost (`ops usage` adds it up)")
 
     @model_validator(mode="before")
     @classmethod
@@ -264,6 +266,7 @@ class GatewaySpec(Strict):
     )
     aliases: dict[str, str] = Field(default_factory=dict)
     routing: RoutingSpec = RoutingSpec()
+    sharing: SharingSpec = SharingSpec()
 
     @field_validator("bind")
     @classmethod
@@ -346,6 +349,8 @@ class Profile(Strict):
     gateway: GatewaySpec = GatewaySpec()
     services: dict[str, ServiceSpec] = Field(default_factory=dict)
     volumes: dict[str, VolumeSpec | None] = Field(default_factory=dict)
+    participants: ParticipantsSpec | None = None
+    expose: ExposeSpec | None = None
 
     @field_validator("name")
     @classmethod
