@@ -113,7 +113,7 @@ def run(
     with tempfile.TemporaryDirectory(prefix="ops-bench-") as tmp:
         home = Path(tmp)
         profile = home / "bench.yaml"
-        port = _free_port()
+        port = free_port()
         profile.write_text(
             # The same folder on both serving paths: m on Foundry's web service, b on the batching engine.
             f"name: bench\nmodels:\n  m: {{path: {model_dir}, serve: foundry}}\n"
@@ -200,7 +200,8 @@ def _measure(model_dir, gateway_url, key, max_tokens, runs, latency_samples, say
     )
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for a throw-away host)."""
     import socket
 
     with socket.socket() as sock:

@@ -50,6 +50,7 @@ def _register() -> None:
     # Imported here so each command module can import `app` from this package.
     from ops.cli import (  # noqa: F401
         bench,
+        bench_classroom,
         bench_doctor,
         bench_gateway,
         bench_openwebui,
