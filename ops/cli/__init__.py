@@ -75,6 +75,7 @@ def _register() -> None:
         smoke,
         status,
         up,
+        usage,
         validate,
     )
 
