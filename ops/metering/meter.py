@@ -44,9 +44,9 @@ class GatewayMeter:
         """From the store: what a restarted host's quota windows start from."""
         return self.store.tokens_since(since)
 
-    def render(self) -> tuple[bytes, str]:
-        """``/metrics``' body and content type."""
-        return self.metrics.render()
+    def render(self, accept: str = "") -> tuple[bytes, str]:
+        """``/metrics``' body and content type (``accept``: the request's ``Accept`` header)."""
+        return self.metrics.render(accept)
 
     def close(self) -> None:
         """Write what is queued and close the store."""

@@ -12,14 +12,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import choose_encoder
 
 from ops.metering import Usage
 
@@ -163,6 +157,8 @@ class GatewayMetrics:
 
     # --- /metrics ------------------------------------------------------------------------------
 
-    def render(self) -> tuple[bytes, str]:
-        """The metrics in Prometheus' text format, and the content type to answer with."""
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+    def render(self, accept: str = "") -> tuple[bytes, str]:
+        """The metrics and the content type to answer with: the format the request's ``Accept`` header
+        asks for (OpenMetrics when a scraper prefers it), else Prometheus' text format 0.0.4."""
+        encoder, content_type = choose_encoder(accept)
+        return encoder(self.registry), content_type

@@ -112,3 +112,17 @@ def test_the_gateway_meter_fans_out_to_the_store_and_the_metrics():
     finally:
         meter.close()
     assert StackState.for_stack("fanout").usage_db.is_file()
+
+
+def test_a_scraper_that_asks_for_openmetrics_gets_it_and_others_the_classic_text_format():
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics
+
+    metrics = GatewayMetrics()
+    metrics.record(usage())
+    body, content_type = metrics.render()
+    assert content_type == "text/plain; version=0.0.4; charset=utf-8"
+    body, content_type = metrics.render("application/openmetrics-text; version=1.0.0,text/plain;q=0.5")
+    assert content_type.startswith("application/openmetrics-text; version=1.0.0")
+    assert body.endswith(b"# EOF\n")
+    families = {f.name: f for f in openmetrics(body.decode())}
+    assert families["ops_gateway_requests"].samples[0].value == 1

@@ -159,3 +159,11 @@ def test_bad_input_is_one_line_with_a_hint(capsys, used, args, message):
 def test_an_unknown_profile_is_a_usage_error(capsys):
     code, _, err = run(capsys, "no-such-profile")
     assert code == 2 and err.startswith("error: ") and "hint: " in err
+
+
+def test_a_usage_file_that_is_no_database_is_one_line_with_a_hint(capsys, profile):
+    path = StackState.for_stack("usage-room").ensure().usage_db
+    path.write_bytes(b"garbage" * 1000)
+    code, out, err = run(capsys, profile)
+    assert code == 1 and out == ""
+    assert err.startswith(f"error: {path} is not a usage database") and "hint: move it away" in err
