@@ -176,8 +176,8 @@ def _row(name: str, parts: list[Group], prices: Mapping[str, PriceSpec], ttfts: 
         refused=sum(p.refused for p in parts),
         prompt_tokens=sum(p.prompt_tokens for p in parts),
         completion_tokens=sum(p.completion_tokens for p in parts),
-        ttft_p50_ms=None if p50 is None else p50 * 1000,
-        ttft_p95_ms=None if p95 is None else p95 * 1000,
+        ttft_p50_ms=_ms(p50),
+        ttft_p95_ms=_ms(p95),
         cost=cost,
     )
 
@@ -197,8 +197,8 @@ def _total(store: UsageStore, models: tuple[Row, ...], since: float | None, unti
         refused=sum(r.refused for r in models),
         prompt_tokens=sum(r.prompt_tokens for r in models),
         completion_tokens=sum(r.completion_tokens for r in models),
-        ttft_p50_ms=None if p50 is None else p50 * 1000,
-        ttft_p95_ms=None if p95 is None else p95 * 1000,
+        ttft_p50_ms=_ms(p50),
+        ttft_p95_ms=_ms(p95),
         cost=cost,
     )
 
@@ -215,3 +215,7 @@ def _timeline(store: UsageStore, since: float | None, until: float) -> tuple[flo
     counts = {b: (n, f) for b, n, f in store.timeline(start, width, since, until)}
     buckets = max(1, math.ceil((last - start) / width))
     return float(width), tuple(Bucket(start + i * width, *counts.get(i, (0, 0))) for i in range(buckets))
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 1)
