@@ -17,9 +17,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ops import interrupt, labels, reconcile, volumes
+from ops import exposure, interrupt, labels, reconcile, volumes
 from ops.errors import ConflictError, DockerError, Interrupted, OpsError
 from ops.host import ports, process
+from ops.host.config import HostExposure
 from ops.images.service import ensure_service_image
 from ops.locks import file_lock
 from ops.models.recipes import build as recipe_build
@@ -30,6 +31,7 @@ from ops.services.spec import ContainerSpec
 from ops.settings import Settings
 from ops.stack import GATEWAY_KEY, SERVICE_KEY_PREFIX, SETUP_DONE_PREFIX, prepare_state, service_key
 from ops.state import StackState
+from ops.tls import Authority
 
 Say = Callable[[str], None]
 #: Below this much free space where Docker keeps images and volumes, `ops up` refuses to start.
@@ -63,6 +65,9 @@ class UpReport:
     chain: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     secrets_file: str = ""
+    #: With ``expose:``: each exposed service (and ``gateway``) -> its https URL, and the stack's CA.
+    exposed: dict[str, str] = field(default_factory=dict)
+    authority: Authority | None = None
 
 
 def stack_lock(state: StackState):
@@ -168,6 +173,8 @@ def _up(
 ) -> UpReport:
     started = time.monotonic()
     settings = settings or Settings.from_env()
+    if plan.expose is not None:  # before anything is built or started
+        exposure.check_address(plan.expose.address)
     for m in plan.models:
         say(f"model {m.alias}: {m.source} {m.where}" if m.use else f"model {m.alias}: {m.reason}")
     for alias, result in recipe_build.ensure_models(plan.loaded, settings.cache, build_progress).items():
@@ -187,10 +194,13 @@ def _up(
         reach = host_reach(plan.gateway.bind, plan.name, client)
         if reach.notice:
             say(reach.notice)
+        host_expose, authority = (
+            HostExposure.prepare(plan.expose, state.root) if plan.expose else (None, None)
+        )
         # The host loads models while the containers start: neither needs the other to become ready.
         pool = concurrent.futures.ThreadPoolExecutor(1)
         host_future = pool.submit(
-            process.start, plan, state, list(reach.addresses), timeout=host_timeout, watch=_watcher(say)
+            process.start, plan, state, list(reach.addresses), host_timeout, _watcher(say), host_expose
         )
         reports: list[ServiceReport] = []
         chain: dict[str, str] = {}
@@ -240,6 +250,8 @@ def _up(
         chain=chain,
         seconds=time.monotonic() - started,
         secrets_file=str(state.secrets.path),
+        exposed=plan.expose.urls if plan.expose else {},
+        authority=authority,
     )
 
 

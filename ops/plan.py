@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ops import labels, paths, services
+from ops import exposure, labels, paths, services
 from ops.errors import ModelError
 from ops.profiles import LoadedProfile
 from ops.profiles.checks import host_path
@@ -165,6 +165,8 @@ class StackPlan:
     models: tuple[ModelPlan, ...]
     #: False when the models' plan was made without asking the catalog (catalog models count as used).
     catalog_asked: bool = False
+    #: What the room reaches over TLS (``expose:``), or ``None``: everything stays on this machine.
+    expose: exposure.ExposePlan | None = None
 
     @property
     def enabled(self) -> dict[str, ResolvedService]:
@@ -193,6 +195,13 @@ class StackPlan:
                 hint=f"services: {', '.join(self.services) or 'none'}",
             ) from None
 
+    def public_url(self, service: str) -> str:
+        """Where people reach ``service`` (or ``gateway``): its https URL on the exposed address, else
+        its URL on this machine ("" for a service without a published port)."""
+        if self.expose is not None and self.expose.url(service):
+            return self.expose.url(service)
+        return self.gateway.url if service == exposure.GATEWAY else self.service(service).url
+
     def wiring(self, secrets, gateway_key, models: tuple[str, ...] | None = None) -> StackContext:
         """What a kind needs to wire its container to this stack."""
         return StackContext(
@@ -202,6 +211,7 @@ class StackPlan:
             secrets=secrets,
             models=self.served if models is None else models,
             local_gateway_url=self.gateway.url,
+            public_urls=tuple(self.expose.urls.items()) if self.expose else (),
         )
 
 
@@ -230,6 +240,12 @@ def resolve(loaded: LoadedProfile, settings: Settings | None = None, ask_catalog
         volumes=volumes,
         models=plan_models(loaded, settings, ask_catalog),
         catalog_asked=ask_catalog,
+        expose=exposure.resolve(
+            profile.expose,
+            [(n, s.ports) for n, s in resolved.items() if s.enabled],
+            gateway.port,
+            gateway.bind,
+        ),
     )
 
 

@@ -34,6 +34,12 @@ def up_command(
     output.line(f"gateway   {report.gateway_url}  (key: `ops endpoint {report.stack}`)")
     for service in report.services:
         output.line(f"{service.service:<9} {service.url or '(no published port)'}")
+    if report.exposed and report.authority is not None:
+        output.line("open to the room over TLS (expose:)", style="bold")
+        for name, url in report.exposed.items():
+            output.line(f"  {name:<9} {url}")
+        output.line(f"  CA        {report.authority.certificate} (Windows/macOS: {report.authority.der})")
+        output.line(f"  CA SHA-256 {report.authority.fingerprint}")
     if any(services.has_feature(s.kind, services.SIGN_IN) for s in report.services):
-        output.line(f"sign-in   credentials are in {report.secrets_file} (`ops status {report.stack}`)")
+        output.line(f"sign-in   `ops credentials {report.stack}` shows them (kept in {report.secrets_file})")
     output.line(f"ready in {report.seconds:.1f} s", style="green")

@@ -264,4 +264,14 @@ def _instances(ctx: DoctorContext) -> Iterator[Check]:
 
 
 # The built-in groups register themselves the way a plug-in would.
-from ops.doctor import chain, engine, gateway, host, models, network, reach, services  # noqa: E402, F401
+from ops.doctor import (  # noqa: E402, F401
+    chain,
+    engine,
+    exposure,
+    gateway,
+    host,
+    models,
+    network,
+    reach,
+    services,
+)

@@ -19,7 +19,9 @@ from ops.private import open_private
 from ops.profiles.schema import GatewaySpec, ModelSpec
 
 if TYPE_CHECKING:
+    from ops.exposure import ExposePlan
     from ops.plan import ModelPlan, StackPlan
+    from ops.tls import Authority
 
 #: Bumped when the file's shape changes; a host never reads a file of another version.
 VERSION = 1
@@ -37,6 +39,42 @@ class HostModel:
 
 
 @dataclass(frozen=True)
+class HostExposure:
+    """The TLS listeners the host runs on the exposed address (:mod:`ops.host.tlsproxy`)."""
+
+    address: str
+    #: (port on the address, loopback host, loopback port) for each listener.
+    listeners: tuple[tuple[int, str, int], ...]
+    certificate: str  # PEM chain: the server certificate, then the stack's CA
+    key: str
+    #: The server certificate's SHA-256: a new certificate means the host restarts to load it.
+    certificate_sha256: str
+
+    @classmethod
+    def prepare(cls, expose: ExposePlan, root: Path) -> tuple[HostExposure, Authority]:
+        """Before the host starts: the stack's CA (made once, in the state folder ``root``) and a server
+        certificate for the address (issued again when it changed or nears its end)."""
+        from ops import tls
+
+        authority = tls.ensure_authority(root)
+        cert = tls.ensure_server_certificate(root, expose.address)
+        listeners = tuple((x.port, x.target_host, x.target_port) for x in expose.listeners)
+        return cls(
+            expose.address, listeners, str(cert.certificate), str(cert.key), cert.fingerprint
+        ), authority
+
+    def to_json(self) -> dict[str, Any]:
+        """The file's ``expose`` entry."""
+        return {**self.__dict__, "listeners": [list(x) for x in self.listeners]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> HostExposure:
+        """Read what :meth:`to_json` wrote."""
+        listeners = tuple((int(p), str(h), int(t)) for p, h, t in data["listeners"])
+        return cls(data["address"], listeners, data["certificate"], data["key"], data["certificate_sha256"])
+
+
+@dataclass(frozen=True)
 class HostConfig:
     """Everything the host needs: where to listen, the gateway's settings, the models."""
 
@@ -46,9 +84,13 @@ class HostConfig:
     addresses: tuple[str, ...]
     gateway: GatewaySpec
     models: tuple[HostModel, ...]
+    #: TLS listeners on the exposed LAN address (``expose:``), or ``None``.
+    expose: HostExposure | None = None
 
     @classmethod
-    def from_plan(cls, plan: StackPlan, addresses: list[str]) -> HostConfig:
+    def from_plan(
+        cls, plan: StackPlan, addresses: list[str], expose: HostExposure | None = None
+    ) -> HostConfig:
         """The host's part of ``plan``, listening on ``addresses`` (``stack-gateway`` already resolved)."""
         return cls(
             stack=plan.name,
@@ -57,6 +99,7 @@ class HostConfig:
             addresses=tuple(addresses),
             gateway=plan.gateway.spec,
             models=tuple(_model(m) for m in plan.models),
+            expose=expose,
         )
 
     def fingerprint(self) -> str:
@@ -66,6 +109,8 @@ class HostConfig:
             "dirs": {m.alias: str(m.folder) for m in self.models if m.folder is not None},
             "gateway": self.gateway.model_dump(mode="json"),
         }
+        if self.expose is not None:  # absent without expose: a host started before it is not restarted
+            data["expose"] = self.expose.to_json()
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def to_json(self) -> dict[str, Any]:
@@ -77,6 +122,7 @@ class HostConfig:
             "port": self.port,
             "addresses": list(self.addresses),
             "gateway": self.gateway.model_dump(mode="json"),
+            "expose": self.expose.to_json() if self.expose else None,
             "models": [
                 {
                     "alias": m.alias,
@@ -110,6 +156,7 @@ class HostConfig:
                 )
                 for m in data["models"]
             ),
+            expose=HostExposure.from_json(data["expose"]) if data.get("expose") else None,
         )
 
     def write(self, path: Path) -> None:

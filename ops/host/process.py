@@ -23,7 +23,7 @@ from tenacity import (
 from ops import interrupt, procs
 from ops.errors import ConflictError, ModelError, ProbeTimeout
 from ops.host import ports
-from ops.host.config import HostConfig
+from ops.host.config import HostConfig, HostExposure
 from ops.host.info import HostInfo
 from ops.locks import file_lock
 from ops.private import open_private
@@ -106,13 +106,15 @@ def start(
     addresses: list[str],
     timeout: float = 600.0,
     watch: Watcher | None = None,
+    expose: HostExposure | None = None,
 ) -> tuple[HostInfo, bool]:
     """Start the stack's host in the background unless it runs; wait until ready. Returns (info, reused).
 
     The child gets its whole configuration from ``plan`` (written to ``host.json`` in the stack's
-    state folder): it neither parses the profile nor asks the catalog again.
+    state folder): it neither parses the profile nor asks the catalog again. ``expose``: the TLS
+    listeners it runs on the exposed address.
     """
-    config = HostConfig.from_plan(plan, addresses)
+    config = HostConfig.from_plan(plan, addresses, expose)
     with _locked(state):
         current = status(state)
         if current.running and current.info:

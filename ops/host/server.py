@@ -24,7 +24,7 @@ from ops.errors import ModelError, ModelUnavailable, OpsError
 from ops.gateway import ModelState, ModelTable, Route
 from ops.gateway.app import GatewayConfig, create_app
 from ops.gateway.protocol import GuardedProtocol, connection_budget
-from ops.host import ports
+from ops.host import ports, tlsproxy
 from ops.host.config import HostConfig, HostModel
 from ops.host.info import HostInfo
 from ops.host.keys import ServiceKeys
@@ -156,6 +156,7 @@ def serve(config: HostConfig, settings: Settings | None = None) -> None:
     gateway = config.gateway
     addresses = list(config.addresses)
     sockets = ports.bind(addresses, config.port)  # before anything else: a busy port starts nothing
+    exposed = tlsproxy.run(config.expose)  # TLS on the LAN address (expose:), or None
     host = Host(config, state, settings)
     gateway_config = GatewayConfig(
         stack=config.stack,
@@ -208,6 +209,8 @@ def serve(config: HostConfig, settings: Settings | None = None) -> None:
     try:
         server.run(sockets=sockets)
     finally:
+        if exposed is not None:
+            exposed.stop()
         host.close()
         for sock in sockets:
             sock.close()

@@ -38,6 +38,14 @@ class StackContext:
     local_gateway_url: str = ""
     #: The service being wired ("" for the stack as a whole, whose ``gateway_key`` is the stack key).
     service: str = ""
+    #: Where the room reaches each exposed service (name -> https URL on the LAN address); empty
+    #: without ``expose:`` (from the stack plan's :class:`~ops.exposure.ExposePlan`).
+    public_urls: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def public_url(self) -> str:
+        """The https URL the room reaches this context's service at ("" when it is not exposed)."""
+        return dict(self.public_urls).get(self.service, "")
 
     def for_service(self, name: str) -> StackContext:
         """This context for service ``name``: its own inference-only gateway key (made once, then kept)."""
@@ -87,6 +95,9 @@ class ServiceKind:
     environment: Callable[[StackContext], dict[str, str | Secret]] | None = field(default=None, compare=False)
     #: End-to-end check through the service's own API, given its base URL on the host.
     chain: Callable[[StackContext, str, float], ChainReport] | None = field(default=None, compare=False)
+    #: The admin's sign-in to the service (label -> value, e.g. ``{"e-mail": ..., "password": Secret}``),
+    #: for ``ops credentials``; ``None``: the kind has no sign-in.
+    credentials: Callable[[StackContext], dict[str, str | Secret]] | None = field(default=None, compare=False)
     #: What the kind offers beyond the basics, from :data:`FEATURES`.
     features: frozenset[str] = frozenset()
     #: Error-looking log lines the kind prints in normal operation (``ops doctor`` does not count them).

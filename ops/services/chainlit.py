@@ -47,7 +47,15 @@ def environment(ctx) -> dict[str, str | Secret]:
         # Signs Chainlit's session tokens; stable, so sign-ins survive a restart.
         "CHAINLIT_AUTH_SECRET": ctx.secrets.get_or_create(AUTH_SECRET, lambda: token(48)),
         "HF_HUB_OFFLINE": "1",
+        # Exposed to the room: its https origin may use the app too (the app also allows its own Host).
+        **({"RAG_ALLOWED_ORIGINS": ctx.public_url} if ctx.public_url else {}),
     }
+
+
+def sign_in_credentials(ctx) -> dict[str, str | Secret]:
+    """The app's sign-in, for ``ops credentials``."""
+    username, password = credentials(ctx)
+    return {"user": username, "password": password}
 
 
 def sign_in(base_url: str, username: str, password: Secret, timeout: float = 30) -> dict[str, str]:

@@ -28,6 +28,7 @@ register(
         health_path="/health",
         environment=openwebui.environment,
         chain=openwebui.chain,
+        credentials=openwebui.credentials,
         features=frozenset({OPENAI_CONNECTION, SIGN_IN}),
         benign_log=openwebui.BENIGN_LOG,
         extra_build_files=openwebui.build_files,
@@ -45,6 +46,7 @@ register(
         health_path="/health",
         environment=chainlit.environment,
         chain=chainlit.chain,
+        credentials=chainlit.sign_in_credentials,
         features=frozenset({RAG, JSON_HEALTH}),
     )
 )

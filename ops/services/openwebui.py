@@ -70,6 +70,12 @@ def admin_credentials(ctx) -> tuple[str, Secret]:
     return email, ctx.secrets.get_or_create(ADMIN_PASSWORD)
 
 
+def credentials(ctx) -> dict[str, str | Secret]:
+    """The admin's sign-in, for ``ops credentials``."""
+    email, password = admin_credentials(ctx)
+    return {"e-mail": email, "password": password}
+
+
 def admin_exists(ctx) -> bool:
     """True once the generated admin has signed in to this service (recorded in the secrets store)."""
     from ops.stack import setup_done
@@ -121,6 +127,8 @@ def environment(ctx) -> dict[str, str | Secret]:
         # SmolLM2-135M's follow-ups were not the JSON Open WebUI parses. Chats are titled with their
         # first message instead. A profile's `environment` turns any of them back on (the profile wins).
         **dict.fromkeys(BACKGROUND_TASKS, "false"),
+        # Exposed to the room: the address people use is the one Open WebUI puts in links it makes.
+        **({"WEBUI_URL": ctx.public_url} if ctx.public_url else {}),
     }
 
 
