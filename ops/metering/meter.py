@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from ops.metering import Usage
 from ops.metering.prometheus import GatewayMetrics
-from ops.metering.store import UsageStore
+from ops.metering.store import open_or_set_aside
 from ops.state import StackState
 
 
@@ -24,7 +24,7 @@ class GatewayMeter:
         models: Iterable[str] | None = None,
         participants: Iterable[str] | None = None,
     ):
-        self.store = UsageStore(state.ensure().usage_db)
+        self.store = open_or_set_aside(state.ensure().usage_db)
         self.metrics = GatewayMetrics(models, participants)
 
     def record(self, usage: Usage) -> None:

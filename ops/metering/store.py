@@ -18,6 +18,7 @@ import os
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import astuple, dataclass, fields
@@ -94,7 +95,8 @@ def connect(path: Path) -> sqlite3.Connection:
         conn.close()
         raise UsageDbError(
             f"{path} is not a usage database ({exc})",
-            hint="move it away; the gateway starts a new one on its next start",
+            hint="move it away, or restart the host (`ops restart PROFILE host`): it sets the file aside "
+            "and starts a new one",
         ) from None
     except BaseException:
         conn.close()
@@ -109,7 +111,8 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
         if version > SCHEMA_VERSION:
             raise UsageDbError(
                 f"{path} has usage schema {version}; this ops knows up to {SCHEMA_VERSION}",
-                hint="a newer ops wrote it: use that version, or move the file away to start anew",
+                hint="a newer ops wrote it: use that version (this ops's host sets the file aside and "
+                "starts a new one)",
             )
         for step in range(version, SCHEMA_VERSION):
             for statement in _MIGRATIONS[step].split(";"):
@@ -288,6 +291,21 @@ class UsageStore:
                 (start, width, *args),
             ).fetchall()
         return [(int(b), int(n), int(f)) for b, n, f in rows]
+
+
+def open_or_set_aside(path: Path) -> UsageStore:
+    """The store at ``path``; a file there that cannot be used is renamed ``<name>.<time>.unreadable``
+    (its -wal and -shm likewise) and a new one started, so the gateway always records (for the host)."""
+    try:
+        return UsageStore(path)
+    except UsageDbError as exc:
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        for suffix in ("", "-wal", "-shm"):
+            old = path.with_name(path.name + suffix)
+            if old.exists():
+                old.rename(path.with_name(f"{path.name}.{stamp}.unreadable{suffix}"))
+        log.warning("usage: %s; set aside as %s.%s.unreadable, starting a new one", exc, path.name, stamp)
+        return UsageStore(path)
 
 
 def open_existing(path: Path) -> UsageStore | None:

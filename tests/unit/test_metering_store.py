@@ -12,7 +12,7 @@ import time
 import pytest
 
 from ops.metering import Usage
-from ops.metering.store import SCHEMA_VERSION, UsageDbError, UsageStore, reading
+from ops.metering.store import SCHEMA_VERSION, UsageDbError, UsageStore, open_or_set_aside, reading
 from ops.state import StackState
 
 NOW = 1_800_000_000.0
@@ -240,3 +240,14 @@ def test_a_failed_write_is_counted_and_the_writer_keeps_going(path, caplog):
     assert store.dropped == 1 and "1 records not written" in caplog.text
     assert {g.key for g in store.groups("model")} == {"tiny", "good"}
     store.close()
+
+
+def test_the_host_sets_an_unusable_file_aside_and_starts_a_new_one(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"this is not SQLite" * 100)
+    with open_or_set_aside(path) as store:
+        store.record(usage())
+        store.flush()
+        assert store.count() == 1
+    aside = list(path.parent.glob("usage.sqlite.*.unreadable"))
+    assert len(aside) == 1 and aside[0].read_bytes() == b"this is not SQLite" * 100
