@@ -39,8 +39,10 @@ def when(at: float | None) -> str:
 
 
 def ms(value: float | None) -> str:
-    """Milliseconds, rounded; ``-`` when there were none."""
-    return "-" if value is None else f"{value:,.0f}"
+    """Milliseconds, whole (tenths below 10); ``-`` when there were none."""
+    if value is None:
+        return "-"
+    return f"{value:,.0f}" if value >= 10 else f"{value:.1f}"
 
 
 def cells(row: Row) -> tuple[str, ...]:
