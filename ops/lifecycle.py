@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ops import exposure, interrupt, labels, reconcile, volumes
+from ops import exposure, interrupt, labels, participants, reconcile, volumes
 from ops.errors import ConflictError, DockerError, Interrupted, OpsError
 from ops.host import ports, process
 from ops.host.config import HostExposure
@@ -240,6 +240,7 @@ def _up(
                 if service.kind.chain and service.url:
                     service.kind.chain(ctx.for_service(name), service.url, spec.timeout)
                     say(f"{name}: chain works after its setup")
+        participants.reconcile(plan, state, say)  # accounts need the services ready
     return UpReport(
         stack=plan.name,
         models=list(plan.models),

@@ -71,6 +71,7 @@ def _register() -> None:
         logs,
         model,
         open,
+        participants,
         profiles,
         rag,
         restart,

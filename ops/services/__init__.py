@@ -5,17 +5,17 @@ no registry answers, its container port, data path and health path. A profile ma
 every default. Built-ins register the same way a plug-in would, through :func:`register`.
 
 No module outside this package names a kind: the rest of ops asks a kind for its hooks
-(``environment``, ``chain``, ``browser_check``, ``benign_log``, ``extra_build_files``) and its
+(``environment``, ``chain``, ``accounts``, ``browser_check``, ``benign_log``, ``extra_build_files``) and its
 ``features`` (see :data:`FEATURES`), and finds kinds with :func:`with_feature` and :func:`by_recipe`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ops.errors import UsageError
 
@@ -65,6 +65,47 @@ class ChainReport:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class Account:
+    """One person's sign-in that ``ops`` makes in a service (a workshop participant)."""
+
+    name: str
+    email: str
+    password: Secret
+
+
+class Accounts(Protocol):
+    """A kind's hook for people's own accounts, which ``ops participants`` makes, resets and deletes.
+
+    Every call takes the service's wiring context (``StackContext.for_service``) and its base URL on
+    this machine, signs in as the service's admin itself, and raises ``OpsError`` (with a hint) when
+    the service does not answer or refuses.
+    """
+
+    #: The path of the service's sign-in page (the participants' sheet prints its URL as a QR code).
+    sign_in_path: str
+
+    def answers(self, base_url: str, timeout: float = 5) -> bool:
+        """True when the service answers at ``base_url`` (nothing is changed)."""
+        ...
+
+    def existing(self, ctx: StackContext, base_url: str) -> dict[str, str]:
+        """Every account of the service: e-mail -> the service's id for it."""
+        ...
+
+    def create(self, ctx: StackContext, base_url: str, accounts: Sequence[Account]) -> None:
+        """Make ``accounts`` (ordinary users, not admins), which do not exist yet."""
+        ...
+
+    def set_password(self, ctx: StackContext, base_url: str, account_id: str, password: Secret) -> None:
+        """Give the account ``account_id`` a new password."""
+        ...
+
+    def delete(self, ctx: StackContext, base_url: str, account_id: str) -> None:
+        """Delete the account ``account_id`` and what it made in the service."""
+        ...
+
+
 #: Features a kind may declare; checks and tools that apply to every kind with a feature ask for it.
 #: The service keeps an OpenAI connection to the gateway in its own settings (``/openai/config``).
 OPENAI_CONNECTION = "openai-connection"
@@ -76,7 +117,9 @@ RAG = "rag"
 JSON_HEALTH = "json-health"
 #: A page that runs a model in the browser: its files must be served with the right types and headers.
 BROWSER_DEMO = "browser-demo"
-FEATURES = frozenset({OPENAI_CONNECTION, SIGN_IN, RAG, JSON_HEALTH, BROWSER_DEMO})
+#: Participants sign in with their name and password, which the service checks with the gateway.
+PARTICIPANT_SIGN_IN = "participant-sign-in"
+FEATURES = frozenset({OPENAI_CONNECTION, SIGN_IN, RAG, JSON_HEALTH, BROWSER_DEMO, PARTICIPANT_SIGN_IN})
 
 
 @dataclass(frozen=True)
@@ -95,6 +138,8 @@ class ServiceKind:
     environment: Callable[[StackContext], dict[str, str | Secret]] | None = field(default=None, compare=False)
     #: End-to-end check through the service's own API, given its base URL on the host.
     chain: Callable[[StackContext, str, float], ChainReport] | None = field(default=None, compare=False)
+    #: People's own accounts (participants), made through the service's API; ``None``: the kind has none.
+    accounts: Accounts | None = field(default=None, compare=False)
     #: The admin's sign-in to the service (label -> value, e.g. ``{"e-mail": ..., "password": Secret}``),
     #: for ``ops credentials``; ``None``: the kind has no sign-in.
     credentials: Callable[[StackContext], dict[str, str | Secret]] | None = field(default=None, compare=False)

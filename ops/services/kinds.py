@@ -6,11 +6,13 @@ from ops.services import (
     BROWSER_DEMO,
     JSON_HEALTH,
     OPENAI_CONNECTION,
+    PARTICIPANT_SIGN_IN,
     RAG,
     SIGN_IN,
     ServiceKind,
     chainlit,
     openwebui,
+    openwebui_users,
     register,
     webgpu,
 )
@@ -29,6 +31,7 @@ register(
         environment=openwebui.environment,
         chain=openwebui.chain,
         credentials=openwebui.credentials,
+        accounts=openwebui_users.ACCOUNTS,
         features=frozenset({OPENAI_CONNECTION, SIGN_IN}),
         benign_log=openwebui.BENIGN_LOG,
         extra_build_files=openwebui.build_files,
@@ -47,7 +50,7 @@ register(
         environment=chainlit.environment,
         chain=chainlit.chain,
         credentials=chainlit.sign_in_credentials,
-        features=frozenset({RAG, JSON_HEALTH}),
+        features=frozenset({RAG, JSON_HEALTH, PARTICIPANT_SIGN_IN}),
     )
 )
 register(

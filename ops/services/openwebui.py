@@ -109,6 +109,12 @@ def environment(ctx) -> dict[str, str | Secret]:
         "WEBUI_SECRET_KEY": ctx.secrets.get_or_create(SECRET_KEY),
         **admin,
         "ENABLE_SIGNUP": "false",
+        # Participants (role user, made by `ops participants`) see every model the gateway lists, as
+        # the admin does: the gateway, not Open WebUI, decides who may use what.
+        "BYPASS_MODEL_ACCESS_CONTROL": "true",
+        # Open WebUI names the user (X-OpenWebUI-User-*) on each request to the gateway, which counts
+        # and shares the models by participant when the request comes with Open WebUI's own key.
+        "ENABLE_FORWARD_USER_INFO_HEADERS": "true",
         # ops owns these settings: values saved in Open WebUI's database must not override them.
         "ENABLE_PERSISTENT_CONFIG": "false",
         # Private and offline by default: no model hub downloads, no update checks.

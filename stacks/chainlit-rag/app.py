@@ -18,7 +18,7 @@ import threading
 import chainlit as cl
 from chainlit.input_widget import Select
 from rag.auth import ProxyAuth, allowed_origins, origin_allowed
-from rag.gateway import GatewayError, ModelCard, local_only
+from rag.gateway import CALLER, GatewayError, ModelCard, local_only
 from rag.library import Library
 from rag.prompt import build, plan
 from rag.settings import Settings
@@ -93,14 +93,24 @@ else:
 
     @cl.password_auth_callback
     async def password_user(username: str, password: str) -> cl.User | None:
-        """The one workshop account, its password from the stack's secrets store."""
+        """The workshop account (its password from the stack's secrets store), else a participant the
+        gateway signs in with these (``ops participants``)."""
         good_name = hmac.compare_digest(username.encode(), SETTINGS.username.encode())
         good_password = hmac.compare_digest(password.encode(), SETTINGS.password.encode())
-        return (
-            cl.User(identifier=username, metadata={"provider": "password"})
-            if good_name and good_password
-            else None
-        )
+        if good_name and good_password:
+            return cl.User(identifier=username, metadata={"provider": "password"})
+        name = await LIBRARY.gateway.sign_in(username, password)
+        return cl.User(identifier=name, metadata={"provider": PARTICIPANT}) if name else None
+
+
+PARTICIPANT = "participant"
+
+
+def _name_the_caller() -> None:
+    """Name a participant's session to the gateway (``X-Ops-User``) on the requests made for this message."""
+    user = cl.user_session.get("user")
+    metadata = getattr(user, "metadata", None) or {}
+    CALLER.set(user.identifier if user is not None and metadata.get("provider") == PARTICIPANT else "")
 
 
 async def chat_models() -> list[ModelCard]:
@@ -186,6 +196,7 @@ def _sources(hits, read: int) -> tuple[str, list[dict], list[cl.Text]]:
 @cl.on_message
 async def answer(message: cl.Message) -> None:
     """Retrieve, prompt, stream the answer, cite the sources."""
+    _name_the_caller()
     question = (message.content or "").strip()
     if not question:
         await cl.Message(content="Please type a question about the documents.").send()

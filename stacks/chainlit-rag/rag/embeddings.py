@@ -13,7 +13,7 @@ from typing import Protocol
 import httpx
 import numpy as np
 
-from rag.gateway import PRIVATE_HEADER
+from rag.gateway import PRIVATE_HEADER, caller_headers
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class GatewayEmbedder:
             response = httpx.post(
                 f"{self.base_url}/embeddings",
                 json={"model": self.model, "input": texts[start : start + BATCH]},
-                headers=self._headers,
+                headers={**self._headers, **caller_headers()},
                 timeout=self._timeout,
             )
             response.raise_for_status()

@@ -7,7 +7,9 @@ the app stays up when the gateway is down, and says so.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import httpx
@@ -16,6 +18,20 @@ import httpx
 TIMEOUT = httpx.Timeout(120.0, connect=5.0)
 #: Marks a request private: the gateway never sends it to a model that leaves the machine.
 PRIVATE_HEADER = {"x-ops-private": "true"}
+#: The workshop participant a request is for: the gateway counts and shares the models by it (it
+#: trusts the header only with a service's key, which the app has).
+USER_HEADER = "x-ops-user"
+#: The participant whose question is being answered ("" for the workshop account). Set once per
+#: message; every gateway request made for it, in threads too (``asyncio.to_thread`` copies the
+#: context), names them.
+CALLER: ContextVar[str] = ContextVar("caller", default="")
+log = logging.getLogger("rag.gateway")
+
+
+def caller_headers() -> dict[str, str]:
+    """``X-Ops-User`` for the current participant, or nothing."""
+    who = CALLER.get()
+    return {USER_HEADER: who} if who else {}
 
 
 class GatewayError(Exception):
@@ -95,6 +111,36 @@ class Gateway:
         self.headers = {"authorization": f"Bearer {key}", **(PRIVATE_HEADER if private else {})}
         self.timeout = timeout
 
+    def _headers(self) -> dict[str, str]:
+        return {**self.headers, **caller_headers()}
+
+    async def sign_in(self, username: str, password: str) -> str | None:
+        """The participant these credentials sign in, as the gateway says (``POST /ops/v1/signin``), or None.
+
+        The gateway checks them against the stack's secrets store; a removed participant is refused
+        from the next sign-in. A gateway that cannot be reached signs nobody in.
+        """
+        root = self.base_url.removesuffix("/v1")
+        try:
+            async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0)) as client:
+                response = await client.post(
+                    f"{root}/ops/v1/signin",
+                    json={"username": username, "password": password},
+                    headers={"authorization": self.headers["authorization"]},
+                )
+        except httpx.HTTPError as exc:
+            log.warning("participant sign-in: the gateway cannot be reached (%s)", type(exc).__name__)
+            return None
+        if response.status_code != 200:
+            if response.status_code != 401:
+                log.warning("participant sign-in: the gateway answered HTTP %s", response.status_code)
+            return None
+        try:
+            name = response.json().get("participant")
+        except (ValueError, AttributeError):
+            return None
+        return name if isinstance(name, str) and name else None
+
     def models_sync(self) -> list[ModelCard]:
         """The listed models (for the ingest, which runs outside the event loop)."""
         try:
@@ -109,7 +155,7 @@ class Gateway:
         """The listed models."""
         try:
             async with httpx.AsyncClient(timeout=self.timeout) as client:
-                response = await client.get(f"{self.base_url}/models", headers=self.headers)
+                response = await client.get(f"{self.base_url}/models", headers=self._headers())
         except httpx.HTTPError as exc:
             raise _problem(self.base_url, exc) from None
         if response.status_code != 200:
@@ -135,7 +181,7 @@ class Gateway:
             async with (
                 httpx.AsyncClient(timeout=self.timeout) as client,
                 client.stream(
-                    "POST", f"{self.base_url}/chat/completions", json=body, headers=self.headers
+                    "POST", f"{self.base_url}/chat/completions", json=body, headers=self._headers()
                 ) as response,
             ):
                 if response.status_code != 200:
