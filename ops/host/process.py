@@ -136,6 +136,9 @@ def start(
             state.pid_file.unlink(missing_ok=True)
         # A host that has just died may hold its port a moment longer: wait for it then, only.
         _check_free_after_a_death(addresses, config.port, timeout=10.0 if current.stale else 0.0)
+        if config.expose is not None:  # the TLS listeners' ports on the exposed address, likewise
+            for port, _host, _port in config.expose.listeners:
+                _check_free_after_a_death([config.expose.address], port, 10.0 if current.stale else 0.0)
         config.write(state.host_config)
         args = ["-m", "ops", "host", "run", "--config", str(state.host_config)]
         # The child must use the same state home as this process, whatever the environment says.
