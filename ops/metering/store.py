@@ -84,8 +84,13 @@ def connect(path: Path) -> sqlite3.Connection:
     """A connection to the usage file at ``path`` (created 0600 when missing), its schema current."""
     private_dir(path.parent)
     # Created here, 0600, before SQLite opens it: SQLite gives its -wal and -shm files the mode
-    # of the database file, so they are private too.
-    os.close(open_private(path, os.O_RDWR))
+    # of the database file, so they are private too. Only when missing: closing a descriptor of a
+    # file releases every POSIX lock this process holds on it, so opening and closing the file while
+    # another connection of this process has it open (the store's writer, when its reader connects)
+    # drops the writer's locks; a reader elsewhere then takes itself for the last connection,
+    # checkpoints and deletes the WAL, and every later write goes to the deleted file.
+    if not path.exists():
+        os.close(open_private(path, os.O_RDWR))
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
