@@ -17,6 +17,7 @@ import logging
 import os
 import queue
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -26,7 +27,7 @@ from pathlib import Path
 
 from ops.errors import OpsError
 from ops.metering import Usage
-from ops.private import open_private, private_dir
+from ops.private import FILE_MODE, open_private, private_dir
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,8 @@ def connect(path: Path) -> sqlite3.Connection:
     # checkpoints and deletes the WAL, and every later write goes to the deleted file.
     if not path.exists():
         os.close(open_private(path, os.O_RDWR))
+    else:
+        _make_private(path)
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
@@ -107,6 +110,19 @@ def connect(path: Path) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _make_private(path: Path) -> None:
+    """chmod an older file (and its -wal, -shm) that is wider than 0600 and ours: by name, never opened."""
+    if sys.platform == "win32":  # no POSIX modes: the folder's ACL keeps it private
+        return
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            info = os.stat(f"{path}{suffix}")
+            if info.st_uid == os.getuid() and info.st_mode & 0o077:
+                os.chmod(f"{path}{suffix}", FILE_MODE)
+        except OSError:  # absent, or not ours to change
+            continue
 
 
 def _migrate(conn: sqlite3.Connection, path: Path) -> None:

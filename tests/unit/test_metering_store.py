@@ -251,3 +251,27 @@ def test_the_host_sets_an_unusable_file_aside_and_starts_a_new_one(path):
         assert store.count() == 1
     aside = list(path.parent.glob("usage.sqlite.*.unreadable"))
     assert len(aside) == 1 and aside[0].read_bytes() == b"this is not SQLite" * 100
+
+
+def test_a_reader_in_another_process_never_takes_the_wal_from_the_running_host(path):
+    """The host's store keeps its file's locks while a second connection of it opens the file, so a
+    reader elsewhere (``ops usage``) that closes never thinks itself the last one, checkpoints and
+    deletes the WAL under the host (whose later records would then go to a deleted file)."""
+    store = UsageStore(path)
+    try:
+        store.record(usage(at=NOW))
+        store.flush()
+        store.count()  # the reader connection of the host is open too
+        reader = "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('SELECT count(*) FROM usage'); c.close()"
+        subprocess.run([sys.executable, "-c", reader, str(path)], check=True)
+        assert (path.parent / f"{path.name}-wal").exists(), "the reader took the host's WAL away"
+        for i in range(1, 10):
+            store.record(usage(at=NOW + i))
+        store.flush()
+        count = "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT count(*) FROM usage').fetchone()[0])"
+        seen = subprocess.run(
+            [sys.executable, "-c", count, str(path)], check=True, capture_output=True, text=True
+        )
+        assert seen.stdout.strip() == "10"
+    finally:
+        store.close()
