@@ -91,7 +91,8 @@ body {{ font: 11pt system-ui, sans-serif; margin: 1cm; color: #111; }}
 .cards {{ display: grid; grid-template-columns: 1fr 1fr; gap: 0.6cm; }}
 .card {{ border: 1px dashed #555; padding: 0.4cm; break-inside: avoid; page-break-inside: avoid; }}
 .card h2 {{ margin: 0 0 0.2cm; font-size: 14pt; }}
-.card .qr {{ float: right; margin: 0 0 0.2cm 0.2cm; }}
+.card .qr {{ float: right; margin: 0 0 0.2cm 0.2cm; text-align: center; font-size: 8pt; color: #555; }}
+.card .password {{ font-size: 13pt; font-weight: 700; }}
 .card dl {{ margin: 0; }} .card dt {{ font-weight: 600; margin-top: 0.15cm; }} .card dd {{ margin: 0; }}
 code {{ font: 10pt ui-monospace, monospace; word-break: break-all; }}
 .note {{ color: #555; font-size: 9pt; margin-top: 0.2cm; }}
@@ -99,11 +100,21 @@ code {{ font: 10pt ui-monospace, monospace; word-break: break-all; }}
 </style></head>
 <body>
 <h1>{e(plan.name)}: {len(made)} participant{"" if len(made) == 1 else "s"}</h1>
-<div class="cards">
+{_local_only(plan)}<div class="cards">
 {body}
 </div>
 </body></html>
 """
+
+
+def _local_only(plan: StackPlan) -> str:
+    """A warning when the addresses are this machine's own: the room cannot reach them."""
+    if plan.expose is not None:
+        return ""
+    return (
+        '<p class="note">These addresses work on this machine only: `expose:` in the profile '
+        "publishes the workshop to the room (then print this sheet again).</p>\n"
+    )
 
 
 def _card(plan: StackPlan, card: Card) -> str:
@@ -114,7 +125,7 @@ def _card(plan: StackPlan, card: Card) -> str:
         login = f"<br>sign in as <code>{e(link.login)}</code>" if link.login else ""
         rows.append(f'<dt>{e(link.label)}</dt><dd><a href="{e(link.url)}">{e(link.url)}</a>{login}</dd>')
     return f"""<section class="card" id="card-{e(card.name)}">
-<div class="qr">{qr}</div>
+<div class="qr">{qr}<br>scan to sign in</div>
 <h2>{e(card.name)}</h2>
 <dl>
 {"".join(rows)}

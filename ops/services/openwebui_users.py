@@ -4,7 +4,8 @@ The routes are Open WebUI 0.12's: ``GET /api/v1/users/all`` lists every user, ``
 /api/v1/auths/add`` makes one (``{name, email, password, role}``), ``POST /api/v1/users/{id}/update``
 sets a password (and signs the user's sessions out), ``DELETE /api/v1/users/{id}`` deletes the user
 with their chats. Open WebUI hashes each password with bcrypt in a thread of its own: a few
-accounts are made at once (:data:`AT_ONCE`), which on 2 cores halves the time of 30.
+accounts are made at once (:data:`AT_ONCE`). Measured on 2 cores, 30 accounts: 11.4 s one at a
+time, 9.4 s two, 6.9 s four, 6.8 s eight.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from ops.errors import OpsError
 from ops.secrets import Secret
 from ops.services import Account, StackContext, openwebui
 
-#: Accounts made at once (bcrypt takes one core per account for about 0.2 s).
+#: Accounts made at once (more gain nothing on 2 cores; see above).
 AT_ONCE = 4
 TIMEOUT = 60.0
 

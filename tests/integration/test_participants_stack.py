@@ -14,10 +14,12 @@ import time
 
 import httpx
 import pytest
+from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from ops import lifecycle, profiles
 from ops.cli import main
 from ops.plan import resolve
+from ops.services import chainlit
 from ops.stack import participant_email
 from ops.state import StackState
 from tests.integration.hosts import free_port, module_home
@@ -140,6 +142,39 @@ def test_a_participant_signs_in_to_the_rag_app_and_uses_their_own_key(stack):
         timeout=30,
     )
     assert models.status_code == 200 and "smollm2" in models.text
+
+
+def usage_by_participant(loaded, capsys) -> dict[str, int]:
+    capsys.readouterr()
+    assert main(["usage", str(loaded.path), "--by", "participant", "--json"]) == 0
+    return {row["name"]: row["requests"] for row in json.loads(capsys.readouterr().out)["callers"]}
+
+
+def test_chats_count_as_the_participants_through_both_apps(stack, capsys):
+    """Open WebUI forwards who asks; the Chainlit app names its participant (X-Ops-User): the gateway
+    counts each chat as that participant's, not as the app's."""
+    loaded, _, urls, _ = stack
+
+    @retry(
+        retry=retry_if_exception_type(AssertionError),
+        stop=stop_after_delay(20),
+        wait=wait_fixed(0.5),
+        reraise=True,
+    )
+    def counted(check) -> dict[str, int]:
+        rows = usage_by_participant(loaded, capsys)
+        assert check(rows), rows
+        return rows
+
+    # The 30 chats of the test before, each through Open WebUI with its forwarded user.
+    before = counted(lambda rows: all(rows.get(f"participant:p{i:02d}", 0) >= 1 for i in range(1, COUNT + 1)))
+    cookies = chainlit.sign_in(
+        urls["rag"], "p02", StackState.for_stack(STACK).secrets.get("participant-password:p02")
+    )
+    with chainlit.ChatClient(urls["rag"], cookies, profile="smollm2", timeout=120) as chat:
+        answer = chat.ask("What is in the documents?")
+    assert answer.tokens, answer
+    counted(lambda rows: rows.get("participant:p02", 0) > before["participant:p02"])
 
 
 def test_list_shows_them_without_secrets(stack, capsys):

@@ -245,6 +245,7 @@ def test_the_sheet_has_a_card_per_participant_with_only_their_secrets(stack, fak
         assert _email(name) in body and "<svg" in body
         assert "http://127.0.0.1:3999" in body and plan.gateway.url in body
     assert "http://" in page and "<script" not in page  # self-contained, nothing to fetch
+    assert "work on this machine only" in page  # no expose: the room cannot reach these
 
 
 def test_the_sheet_needs_participants(tmp_path, fake):
@@ -308,3 +309,18 @@ def test_cli_remove_asks_first(stack, fake, monkeypatch, capsys):
     assert main(["participants", "remove", str(path), "bob"]) == 1
     assert "nothing removed" in capsys.readouterr().err
     assert _email("bob") in fake.users and "bob" in participants.with_secrets(state)
+
+
+def test_the_sheet_gives_the_rooms_https_addresses_with_expose(tmp_path, fake):
+    path = _profile(tmp_path, "{names: [ann]}")
+    path.write_text(path.read_text() + "expose: {address: 192.0.2.2}\n")
+    plan = resolve(profiles.load_path(path), ask_catalog=False)
+    state = StackState.for_stack("demo").ensure()
+    participants.ensure(plan, state)
+    out = tmp_path / "sheet.html"
+    sheet.write(plan, state, out)
+    page = out.read_text()
+    assert "https://192.0.2.2:3999" in page and "https://192.0.2.2:8000/v1" in page
+    assert "127.0.0.1" not in page and "work on this machine only" not in page
+    (card,) = sheet.cards(plan, state)
+    assert card.qr_url == "https://192.0.2.2:3999/login"
