@@ -37,6 +37,9 @@ class Route:
     #: Sampling settings a request gets when it sends none (e.g. ``temperature``): the profile's or
     #: the recipe's, since Foundry otherwise samples at temperature 1, which small models turn to noise.
     defaults: tuple[tuple[str, float], ...] = ()
+    #: Requests its server runs at once (the batching engine: lanes x max_batch); None: unknown, the
+    #: gateway's sharing then assumes ``ops.gateway.sharing.DEFAULT_SLOTS``.
+    slots: int | None = None
 
 
 @dataclass

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
 
 import httpx
-from starlette.background import BackgroundTask
 from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from ops.gateway.table import Route
 
@@ -48,6 +49,43 @@ def upstream_error(alias: str, status: int, data: object) -> JSONResponse:
     return error_response(status, message, code="upstream_error")
 
 
+class Watch(Protocol):
+    """Looks at an answer on its way to the client (:class:`ops.gateway.exchange.Exchange`)."""
+
+    def relay(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """A stream's chunks, passed on."""
+        ...
+
+    def answered(self, data: object) -> None:
+        """A whole JSON answer."""
+
+    def ended(self) -> None:
+        """A stream ended: sent whole, or its client left."""
+
+
+class Relayed(StreamingResponse):
+    """A streamed answer that, however it ends (sent, client gone, cancelled), closes its upstream and says so."""
+
+    def __init__(
+        self, body: AsyncIterator[bytes], upstream: httpx.Response, watch: Watch | None, headers: dict
+    ):
+        super().__init__(body, media_type="text/event-stream", headers=headers)
+        self.upstream, self.watch = upstream, watch
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            try:
+                aclose = getattr(self.body_iterator, "aclose", None)
+                if aclose is not None:  # a generator left at a yield when its client went away
+                    await aclose()
+                await self.upstream.aclose()
+            finally:
+                if self.watch is not None:
+                    self.watch.ended()
+
+
 class Upstreams:
     """One shared HTTP client for every upstream."""
 
@@ -83,17 +121,27 @@ class Upstreams:
             raise UpstreamFailed(f"{route.alias}: unreachable ({type(exc).__name__})") from None
 
     async def respond(
-        self, route: Route, upstream: httpx.Response, stream: bool, headers: dict[str, str] | None = None
+        self,
+        route: Route,
+        upstream: httpx.Response,
+        stream: bool,
+        headers: dict[str, str] | None = None,
+        watch: Watch | None = None,
     ) -> Response:
-        """The client's response: chunks passed through as they arrive, or the JSON with our alias."""
+        """The client's response: chunks passed through as they arrive, or the JSON with our alias.
+
+        ``watch`` sees the chunks or the JSON; it is told when a stream ends (a JSON answer's end is
+        the caller's to tell, once this returns).
+        """
         headers = headers or {}
         if stream and upstream.status_code == 200:
             # Pass chunks through as they arrive; close the upstream when the client goes away.
-            return StreamingResponse(
-                upstream.aiter_raw(),
-                media_type="text/event-stream",
-                headers={"cache-control": "no-cache", "x-accel-buffering": "no", **headers},
-                background=BackgroundTask(upstream.aclose),
+            chunks = upstream.aiter_raw()
+            return Relayed(
+                watch.relay(chunks) if watch is not None else chunks,
+                upstream,
+                watch,
+                {"cache-control": "no-cache", "x-accel-buffering": "no", **headers},
             )
         try:
             raw = await upstream.aread()
@@ -109,6 +157,8 @@ class Upstreams:
             )
         if upstream.status_code >= 400:
             return upstream_error(route.alias, upstream.status_code, data)
+        if watch is not None:
+            watch.answered(data)
         if isinstance(data, dict) and upstream.status_code == 200 and "model" in data:
             data["model"] = route.alias
         return JSONResponse(data, status_code=upstream.status_code, headers=headers)

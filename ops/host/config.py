@@ -86,6 +86,8 @@ class HostConfig:
     models: tuple[HostModel, ...]
     #: TLS listeners on the exposed LAN address (``expose:``), or ``None``.
     expose: HostExposure | None = None
+    #: Tokens each participant may use in any hour (``participants.tokens_per_hour``), or ``None``.
+    tokens_per_hour: int | None = None
 
     @classmethod
     def from_plan(
@@ -100,6 +102,7 @@ class HostConfig:
             gateway=plan.gateway.spec,
             models=tuple(_model(m) for m in plan.models),
             expose=expose,
+            tokens_per_hour=_quota(plan),
         )
 
     def fingerprint(self) -> str:
@@ -111,6 +114,8 @@ class HostConfig:
         }
         if self.expose is not None:  # absent without expose: a host started before it is not restarted
             data["expose"] = self.expose.to_json()
+        if self.tokens_per_hour is not None:  # likewise: the quota is read at start, a change restarts
+            data["tokens_per_hour"] = self.tokens_per_hour
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def to_json(self) -> dict[str, Any]:
@@ -123,6 +128,7 @@ class HostConfig:
             "addresses": list(self.addresses),
             "gateway": self.gateway.model_dump(mode="json"),
             "expose": self.expose.to_json() if self.expose else None,
+            "tokens_per_hour": self.tokens_per_hour,
             "models": [
                 {
                     "alias": m.alias,
@@ -157,6 +163,7 @@ class HostConfig:
                 for m in data["models"]
             ),
             expose=HostExposure.from_json(data["expose"]) if data.get("expose") else None,
+            tokens_per_hour=data.get("tokens_per_hour"),
         )
 
     def write(self, path: Path) -> None:
@@ -171,6 +178,11 @@ class HostConfig:
     def read(cls, path: Path) -> HostConfig:
         """Read the file at ``path``; raises ``OSError`` or ``ValueError``."""
         return cls.from_json(json.loads(path.read_text(encoding="utf-8")))
+
+
+def _quota(plan: StackPlan) -> int | None:
+    participants = plan.loaded.profile.participants
+    return participants.tokens_per_hour if participants is not None else None
 
 
 def _model(plan: ModelPlan) -> HostModel:

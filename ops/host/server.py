@@ -27,7 +27,8 @@ from ops.gateway.protocol import GuardedProtocol, connection_budget
 from ops.host import ports, tlsproxy
 from ops.host.config import HostConfig, HostModel
 from ops.host.info import HostInfo
-from ops.host.keys import ServiceKeys
+from ops.host.keys import ParticipantKeys, ServiceKeys
+from ops.metering.meter import GatewayMeter
 from ops.models import (  # noqa: F401  (registers the foundry provider)
     batching,  # noqa: F401  (registers the batching provider)
     foundry,
@@ -148,6 +149,15 @@ def warm_up(route: Route, timeout: float = 300.0) -> None:
         )
 
 
+def open_meter(config: HostConfig, state: StackState) -> GatewayMeter:
+    """Where the gateway reports each request: the stack's usage store (kept) and ``/metrics`` (live)."""
+    virtual = tuple(config.gateway.routing.models)
+    # The Prometheus `model` label takes these names only (any other, e.g. a 404's made-up name,
+    # counts as "other"); the store keeps every name as sent. Participants come and go while the
+    # host runs, so their label is bounded by the metrics themselves.
+    return GatewayMeter(state, models=(*(m.alias for m in config.models), *virtual))
+
+
 def serve(config: HostConfig, settings: Settings | None = None) -> None:
     """Run the host ``config`` describes in this process until SIGTERM/SIGINT (or SIGBREAK on Windows)."""
     settings = settings or Settings.from_env()
@@ -158,6 +168,7 @@ def serve(config: HostConfig, settings: Settings | None = None) -> None:
     sockets = ports.bind(addresses, config.port)  # before anything else: a busy port starts nothing
     exposed = tlsproxy.run(config.expose)  # TLS on the LAN address (expose:), or None
     host = Host(config, state, settings)
+    meter = open_meter(config, state)
     gateway_config = GatewayConfig(
         stack=config.stack,
         key=key,
@@ -166,6 +177,10 @@ def serve(config: HostConfig, settings: Settings | None = None) -> None:
         routing=gateway.routing if gateway.routing.models else None,
         private_patterns=gateway.routing.private_patterns,
         service_key=ServiceKeys(state.secrets),
+        participants=ParticipantKeys(state.secrets),
+        sharing=gateway.sharing,
+        tokens_per_hour=config.tokens_per_hour,
+        meter=meter,
     )
     app = create_app(host.table, gateway_config, control=host.control)
     # Deadlines for a request's head and body and a cap on open connections (ops.gateway.protocol):
@@ -212,6 +227,7 @@ def serve(config: HostConfig, settings: Settings | None = None) -> None:
         if exposed is not None:
             exposed.stop()
         host.close()
+        meter.close()  # writes what it has queued
         for sock in sockets:
             sock.close()
         current = HostInfo.read(state.pid_file)

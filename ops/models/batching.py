@@ -90,6 +90,7 @@ class BatchingProvider:
             task=spec.task,
             context=spec.context or model.context,
             tools=False,  # the engine path has no tool calling
+            slots=limits.lanes * limits.max_batch,  # what it generates at once; the gateway shares that
         )
 
     def _fetch(self, alias: str, spec: ModelSpec, progress: Progress) -> Path:
