@@ -1,7 +1,8 @@
 """Sharing each model among its callers: slots, a per-caller limit, a bounded queue served fairly.
 
 Each model (a concrete alias; a virtual model's request takes a slot of the model it is tried on)
-runs at most ``slots`` requests at once upstream, and at most ``per_caller`` of one caller. The
+runs at most ``slots`` requests at once upstream, and at most ``per_caller`` of one caller (the stack's
+own key, the instructor's, excepted). The
 rest wait, at most ``queue`` of them over all callers; one more is refused (429 with ``Retry-After``).
 When a slot frees, policy ``fair`` serves the waiting caller who has the fewest requests running,
 and among equals the one served longest ago (round robin), so one caller's burst of requests does
@@ -27,6 +28,8 @@ from ops.profiles.classroom import SharingSpec
 
 #: Requests a model runs at once when neither the profile nor its server says.
 DEFAULT_SLOTS = 8
+#: The stack key's caller (:data:`ops.gateway.callers.ADMIN`), whom ``per_caller`` does not limit.
+ADMIN = "admin"
 
 
 class QueueFull(Exception):
@@ -76,7 +79,7 @@ class Pool:
 
     async def acquire(self, caller: str) -> Slot:
         """A slot for ``caller``: at once if one is free to it, else after waiting; raises :class:`QueueFull`."""
-        if self.total < self.slots and self.running[caller] < self.spec.per_caller:
+        if self.total < self.slots and self.running[caller] < self.limit(caller):
             # Nobody eligible waits (a free slot would have gone to them): no one is overtaken.
             return self._take(caller, 0.0)
         if len(self.waiting) >= self.spec.queue:
@@ -96,6 +99,11 @@ class Pool:
                 self.meter.queue_depth(self.model, len(self.waiting))
             raise
         return Slot(self, caller, queued=time.monotonic() - started)
+
+    def limit(self, caller: str) -> int:
+        """Requests ``caller`` may run at once: ``per_caller``, except the stack's own key (``admin``:
+        the instructor's CLI, ``ops bench``), which only the slots bound. It still waits its turn."""
+        return self.slots if caller == ADMIN else self.spec.per_caller
 
     def _take(self, caller: str, queued: float) -> Slot:
         self._count(caller)
@@ -131,14 +139,13 @@ class Pool:
 
     def _next(self) -> _Waiter | None:
         """The waiting request to serve now, or None when every waiting caller has ``per_caller`` running."""
-        limit = self.spec.per_caller
         if self.spec.policy == "fifo":
-            return next((w for w in self.waiting if self.running[w.caller] < limit), None)
+            return next((w for w in self.waiting if self.running[w.caller] < self.limit(w.caller)), None)
         best: _Waiter | None = None
         best_key: tuple[int, int] = (0, 0)
         for waiter in self.waiting:  # arrival order: a caller's first waiting request is theirs to go
             running = self.running[waiter.caller]
-            if running >= limit:
+            if running >= self.limit(waiter.caller):
                 continue
             key = (running, self.last_served.get(waiter.caller, -1))
             if best is None or key < best_key:

@@ -12,7 +12,9 @@ from ops.gateway.sharing import DEFAULT_SLOTS, Pool, QueueFull, Sharing
 from ops.metering import NullMeter
 from ops.profiles.classroom import SharingSpec
 
-from .gatewayfakes import KEY, Call, FakeUpstream, RecordingMeter, bearer, make_app, settle
+from .gatewayfakes import KEY, Call, FakeParticipants, FakeUpstream, RecordingMeter, bearer, make_app, settle
+
+ANN = "ann-key-0001"
 
 CHAT = {"model": "tiny", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 5}
 
@@ -89,6 +91,23 @@ def test_per_caller_limits_one_caller_while_others_run():
         for s in (g2, a, slot):
             s.release()
         assert p.total == 0
+
+    asyncio.run(scenario())
+
+
+def test_the_stack_key_is_bound_by_the_slots_only():
+    """The instructor's CLI and `ops bench` use the stack key: per_caller does not cut their load to 2."""
+
+    async def scenario() -> None:
+        p = pool(slots=3, per_caller=1)
+        held = [await asyncio.wait_for(p.acquire("admin"), 1) for _ in range(3)]
+        fourth = asyncio.ensure_future(p.acquire("admin"))
+        await settle()
+        assert not fourth.done() and p.running["admin"] == 3
+        held.pop().release()
+        held.append(await asyncio.wait_for(fourth, 1))
+        for slot in held:
+            slot.release()
 
     asyncio.run(scenario())
 
@@ -212,14 +231,16 @@ def test_the_slot_is_held_until_the_stream_ends_then_released():
     async def scenario() -> None:
         upstream = FakeUpstream()
         upstream.hold = True
-        app = make_app(upstream, sharing=SharingSpec(per_caller=1))
+        app = make_app(
+            upstream, sharing=SharingSpec(per_caller=1), participants=FakeParticipants(keys={"ann": ANN})
+        )
         pools = app.state.inference.sharing
-        call = Call(app, "/v1/chat/completions", {**CHAT, "stream": True}, bearer(KEY))
+        call = Call(app, "/v1/chat/completions", {**CHAT, "stream": True}, bearer(ANN))
         await asyncio.wait_for(call.first_content.wait(), 5)
         assert pools.pool("tiny").total == 1, "held while the answer streams"
-        second = Call(app, "/v1/chat/completions", CHAT, bearer(KEY))
+        second = Call(app, "/v1/chat/completions", CHAT, bearer(ANN))
         await settle()
-        assert len(pools.pool("tiny").waiting) == 1, "per_caller 1: the admin's second request waits"
+        assert len(pools.pool("tiny").waiting) == 1, "per_caller 1: ann's second request waits"
         upstream.release.set()
         await call.done()
         await second.done()
