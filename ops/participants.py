@@ -284,16 +284,15 @@ def add(plan: StackPlan, state: StackState, names: list[str]) -> list[str]:
     Every accounts service must answer first; an account that cannot be made takes the new
     secrets and the roster change back with it.
     """
-    for name in names:
-        check_name(name)
+    names = list(dict.fromkeys(check_name(name) for name in names))
     services = account_services(plan, state)
     require_answering(services, plan)
     current = roster(plan, state)
-    new = [n for n in dict.fromkeys(names) if n not in current]
+    new = [n for n in names if n not in current]
     had = set(state.secrets.names())
-    made = [n for n in new if password_name(n) not in had]
+    made = [n for n in names if password_name(n) not in had]
     try:
-        for name in new:
+        for name in names:
             state.secrets.get_or_create(password_name(name), new_password)
             state.secrets.get_or_create(key_name(name), token)
         for svc in services:
@@ -313,6 +312,7 @@ def remove(plan: StackPlan, state: StackState, names: list[str]) -> list[str]:
 
     Every name must be in the roster and every accounts service must answer, or nothing changes.
     """
+    names = list(dict.fromkeys(names))
     current = roster(plan, state)
     unknown = [n for n in names if n not in current]
     if unknown:

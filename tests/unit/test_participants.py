@@ -324,3 +324,9 @@ def test_the_sheet_gives_the_rooms_https_addresses_with_expose(tmp_path, fake):
     assert "127.0.0.1" not in page and "work on this machine only" not in page
     (card,) = sheet.cards(plan, state)
     assert card.qr_url == "https://192.0.2.2:3999/login"
+
+
+def test_add_of_a_profile_participant_before_any_up_makes_their_secrets_and_account(stack, fake):
+    _, plan, state = stack
+    assert participants.add(plan, state, ["ann", "ann"]) == []  # already in the roster, listed once
+    assert participants.with_secrets(state) == {"ann"} and set(fake.users) == {_email("ann")}
