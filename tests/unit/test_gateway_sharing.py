@@ -330,3 +330,44 @@ def test_a_failing_upstream_releases_the_slot():
         assert app.state.inference.sharing.pool("tiny").total == 0
 
     asyncio.run(scenario())
+
+
+def test_a_virtual_model_takes_a_slot_of_the_model_it_is_tried_on():
+    from ops.profiles.schema import RoutingSpec
+
+    async def scenario() -> None:
+        upstream = FakeUpstream()
+        upstream.hold = True
+        routing = RoutingSpec.model_validate({"models": {"auto": {"default": ["tiny"]}}})
+        app = make_app(upstream, routing=routing, sharing=SharingSpec(slots=1, queue=0))
+        pool = app.state.inference.sharing.pool("tiny")
+        running = Call(app, "/v1/chat/completions", {**CHAT, "model": "auto", "stream": True}, bearer(KEY))
+        await asyncio.wait_for(running.first_content.wait(), 5)
+        assert pool.total == 1 and running.headers["x-ops-route"] == "tiny"
+        busy = await Call(app, "/v1/chat/completions", {**CHAT, "model": "auto"}, bearer(KEY)).done()
+        assert busy.status == 429 and busy.json()["error"]["code"] == "queue_full"
+        assert "retry-after" in busy.headers
+        upstream.release.set()
+        await running.done()
+        assert pool.total == 0
+
+    asyncio.run(scenario())
+
+
+def test_the_host_gets_the_quota_and_a_host_without_one_keeps_its_fingerprint(tmp_path):
+    from ops import profiles
+    from ops.host.config import HostConfig
+    from ops.plan import resolve
+
+    def config(extra: str) -> HostConfig:
+        path = tmp_path / "q.yaml"
+        path.write_text(f"name: q\nmodels:\n  tiny: {{path: bundled:tiny-fp32}}\n{extra}")
+        return HostConfig.from_plan(resolve(profiles.load_path(path), ask_catalog=False), ["127.0.0.1"])
+
+    plain = config("")
+    named = config("participants: {names: [ann]}\n")
+    quota = config("participants: {names: [ann], tokens_per_hour: 5000}\n")
+    assert plain.tokens_per_hour is None and quota.tokens_per_hour == 5000
+    assert HostConfig.from_json(quota.to_json()) == quota
+    assert plain.fingerprint() == named.fingerprint(), "no quota: the same host as before, not restarted"
+    assert quota.fingerprint() != plain.fingerprint(), "a quota is read at start: a change restarts the host"
