@@ -191,9 +191,13 @@ def test_list_shows_them_without_secrets(stack, capsys):
 def test_a_removed_participant_is_refused_everywhere(stack, capsys):
     loaded, _, urls, _ = stack
     password, key = secret("participant-password:p01"), secret("participant-key:p01")
-    assert owui_sign_in(urls["ui"], "p01", password).status_code == 200  # before
+    signed = owui_sign_in(urls["ui"], "p01", password)
+    assert signed.status_code == 200  # before
+    session = {"authorization": f"Bearer {signed.json()['token']}"}
     assert main(["participants", "remove", str(loaded.path), "p01", "--yes"]) == 0
     assert owui_sign_in(urls["ui"], "p01", password).status_code in (400, 401, 403)
+    # A session opened before is over too: its user is gone.
+    assert httpx.get(f"{urls['ui']}/api/v1/auths/", headers=session, timeout=30).status_code in (401, 403)
     login = httpx.post(f"{urls['rag']}/login", data={"username": "p01", "password": password}, timeout=60)
     assert login.status_code == 401
     refused = httpx.get(f"{urls['gateway']}/models", headers={"authorization": f"Bearer {key}"}, timeout=30)
@@ -202,6 +206,29 @@ def test_a_removed_participant_is_refused_everywhere(stack, capsys):
     assert main(["participants", "list", str(loaded.path), "--json"]) == 0
     names = [p["name"] for p in json.loads(capsys.readouterr().out)["participants"]]
     assert len(names) == COUNT - 1 and "p01" not in names
+
+
+def test_reset_gives_a_new_password_everywhere_and_a_new_key(stack, capsys):
+    loaded, _, urls, _ = stack
+    old_password, old_key = secret("participant-password:p05"), secret("participant-key:p05")
+    assert main(["participants", "reset", str(loaded.path), "p05", "--key"]) == 0
+    assert "new password and gateway key" in capsys.readouterr().out
+    password, key = secret("participant-password:p05"), secret("participant-key:p05")
+    assert password != old_password and key != old_key
+    assert owui_sign_in(urls["ui"], "p05", old_password).status_code in (400, 401, 403)
+    assert owui_sign_in(urls["ui"], "p05", password).status_code == 200
+    rag = [
+        httpx.post(f"{urls['rag']}/login", data={"username": "p05", "password": p}, timeout=60).status_code
+        for p in (old_password, password)
+    ]
+    assert rag == [401, 200]
+    gateway = [
+        httpx.get(
+            f"{urls['gateway']}/models", headers={"authorization": f"Bearer {k}"}, timeout=30
+        ).status_code
+        for k in (old_key, key)
+    ]
+    assert gateway == [401, 200]
 
 
 def test_up_again_keeps_the_removed_one_out_and_makes_nothing(stack):
