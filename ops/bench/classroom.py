@@ -152,8 +152,8 @@ async def _participant(
     async with httpx.AsyncClient(timeout=httpx.Timeout(300, connect=10)) as client:
         await asyncio.sleep(rng.uniform(0, think_s))  # the room does not start typing at one instant
         while time.monotonic() < until:
-            body = {"model": "m", "messages": [{"role": "user", "content": rng.choice(PROMPTS)}]}
-            body["max_tokens"] = max_tokens
+            message = {"role": "user", "content": rng.choice(PROMPTS)}
+            body = {"model": "m", "messages": [message], "max_tokens": max_tokens}
             sent = time.monotonic()
             sample = await stream_chat(client, target, body)
             out.append(Request(name, sent, sample))
