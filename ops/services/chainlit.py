@@ -58,11 +58,19 @@ def sign_in_credentials(ctx) -> dict[str, str | Secret]:
     return {"user": username, "password": password}
 
 
-def sign_in(base_url: str, username: str, password: Secret, timeout: float = 30) -> dict[str, str]:
-    """Sign in through Chainlit's ``POST /login``; return the session cookies."""
+def sign_in(
+    base_url: str, username: str, password: Secret, timeout: float = 30, verify: str | bool = True
+) -> dict[str, str]:
+    """Sign in through Chainlit's ``POST /login``; return the session cookies.
+
+    ``verify``: for an https URL, the CA file to trust (the stack's, on the exposed address).
+    """
     try:
         response = httpx.post(
-            f"{base_url}/login", data={"username": username, "password": password.reveal()}, timeout=timeout
+            f"{base_url}/login",
+            data={"username": username, "password": password.reveal()},
+            timeout=timeout,
+            verify=_trust(verify),
         )
     except httpx.HTTPError as exc:
         raise OpsError(
@@ -76,9 +84,13 @@ def sign_in(base_url: str, username: str, password: Secret, timeout: float = 30)
     return dict(response.cookies)
 
 
-def chat_profiles(base_url: str, cookies: dict[str, str], timeout: float = 30) -> tuple[str, ...]:
+def chat_profiles(
+    base_url: str, cookies: dict[str, str], timeout: float = 30, verify: str | bool = True
+) -> tuple[str, ...]:
     """The chat profiles (one per model) the app offers this user."""
-    response = httpx.get(f"{base_url}/project/settings", cookies=cookies, timeout=timeout)
+    response = httpx.get(
+        f"{base_url}/project/settings", cookies=cookies, timeout=timeout, verify=_trust(verify)
+    )
     if response.status_code != 200:
         raise OpsError(
             f"the Chainlit app's settings answered HTTP {response.status_code}", hint=response.text[:200]
@@ -104,19 +116,43 @@ class Answer:
         return [s["doc"] for s in self.sources]
 
 
+def _trust(verify: str | bool):
+    """httpx's ``verify``: a CA file becomes an SSL context (a path string is deprecated there)."""
+    if isinstance(verify, str):
+        import ssl
+
+        return ssl.create_default_context(cafile=verify)
+    return verify
+
+
 class ChatClient:
-    """One signed-in chat session over Chainlit's Socket.IO protocol (python-socketio client)."""
+    """One signed-in chat session over Chainlit's Socket.IO protocol (python-socketio client).
+
+    Its WebSocket says it comes from the app's own page (``Origin``: the URL's scheme, host and
+    port), as a browser's does, or from ``origin``; ``verify`` is the CA file to trust for https.
+    """
 
     def __init__(
-        self, base_url: str, cookies: dict[str, str], profile: str | None = None, timeout: float = 120
+        self,
+        base_url: str,
+        cookies: dict[str, str],
+        profile: str | None = None,
+        timeout: float = 120,
+        verify: str | bool = True,
+        origin: str | None = None,
     ):
+        import requests
         import socketio
 
         self.base_url = base_url
         self.timeout = timeout
         self._events: list[tuple[str, dict]] = []
         self._changed = threading.Condition()
-        self._sio = socketio.Client(reconnection=False)
+        session = requests.Session()
+        session.verify = verify  # engine.io hands a CA file on to its WebSocket too
+        # The WebSocket says Origin: its own scheme://host:port unless told otherwise (``origin``).
+        extra = {"origin": origin} if origin else {}
+        self._sio = socketio.Client(reconnection=False, http_session=session, websocket_extra_options=extra)
         for name in (
             "stream_start",
             "stream_token",

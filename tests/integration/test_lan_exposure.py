@@ -25,7 +25,9 @@ from ops.cli import main
 from ops.doctor import Status
 from ops.doctor.context import DoctorContext
 from ops.doctor.exposure import ExposureCheck
+from ops.errors import OpsError
 from ops.host import tlsproxy
+from ops.services import chainlit
 from ops.stack import GATEWAY_KEY
 from ops.state import StackState
 from tests.integration.hosts import free_port, module_home
@@ -39,7 +41,7 @@ home, ops_home = module_home("lan-home")
 
 @pytest.fixture(scope="module")
 def stack(home, tmp_path_factory, docker_client, web_image):  # noqa: F811
-    web, gateway = free_port(), free_port()
+    web, rag, gateway = free_port(), free_port(), free_port()
     path = tmp_path_factory.mktemp("lan") / f"{STACK}.yaml"
     path.write_text(
         f"""\
@@ -54,6 +56,12 @@ services:
     image_policy: pull
     ports: ["127.0.0.1:{web}:8080"]
     health: {{http: /health, body: ok, timeout: 120}}
+  rag:
+    kind: chainlit-rag
+    image_policy: build
+    ports: ["127.0.0.1:{rag}:8000"]
+    environment: {{RAG_MAX_TOKENS: 16}}
+    health: {{http: /health, timeout: 300}}
 expose: {{address: {LAN}}}
 """
     )
@@ -67,6 +75,7 @@ expose: {{address: {LAN}}}
         yield SimpleNamespace(
             path=path,
             web=web,
+            rag=rag,
             gateway=gateway,
             key=state.secrets.get(GATEWAY_KEY).reveal(),
             ca=str(authority.certificate),
@@ -76,16 +85,42 @@ expose: {{address: {LAN}}}
             state=state,
         )
     finally:
-        main(["down", "--yes", str(path)])
+        main(["down", "--volumes", "--yes", str(path)])
 
 
 def headers(stack) -> dict[str, str]:
     return {"authorization": f"Bearer {stack.key}"}
 
 
+def test_the_chainlit_app_signs_in_and_chats_over_wss_on_the_lan_address(stack):
+    """Chainlit checks each Socket.IO connection's Origin: the room's https origin is allowed, another is not."""
+    url = f"https://{LAN}:{stack.rag}"
+    password = stack.state.secrets.get(chainlit.PASSWORD)
+    cookies = chainlit.sign_in(url, chainlit.USERNAME, password, verify=stack.ca)
+    profiles_offered = chainlit.chat_profiles(url, cookies, verify=stack.ca)
+    assert "tiny" in profiles_offered
+    with chainlit.ChatClient(url, cookies, profile="tiny", timeout=120, verify=stack.ca) as chat:
+        answer = chat.ask("What is in the documents?")
+    assert answer.tokens and answer.model == "tiny"
+    with pytest.raises(OpsError, match="refused the Socket.IO connection"), chainlit.ChatClient(
+        url, cookies, profile="tiny", timeout=30, verify=stack.ca, origin="https://elsewhere.example"
+    ):
+        pass
+    container = docker_engine_env(stack)
+    assert container["RAG_ALLOWED_ORIGINS"] == url
+
+
+def docker_engine_env(stack) -> dict[str, str]:
+    from ops.docker_engine import connect
+
+    found = connect().containers.get(f"ops-{STACK}-rag")
+    return dict(item.split("=", 1) for item in found.attrs["Config"]["Env"])
+
+
 def test_up_prints_the_lan_urls_the_ca_file_and_its_fingerprint(stack):
     lines = stack.printed.splitlines()
     assert f"  web       https://{LAN}:{stack.web}" in lines
+    assert f"  rag       https://{LAN}:{stack.rag}" in lines
     assert f"  gateway   https://{LAN}:{stack.gateway}/v1" in lines
     assert any(line.startswith(f"  CA        {stack.ca} (Windows/macOS: ") for line in lines)
     assert f"  CA SHA-256 {stack.authority.fingerprint}" in lines
@@ -112,7 +147,7 @@ def test_the_web_app_answers_over_https_on_the_lan_address(stack):
 
 
 def test_plain_http_and_untrusted_clients_are_refused_on_the_lan_address(stack):
-    for port in (stack.gateway, stack.web):
+    for port in (stack.gateway, stack.web, stack.rag):
         with pytest.raises(httpx.HTTPError):
             httpx.get(f"http://{LAN}:{port}/health", timeout=10)
         with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
@@ -125,14 +160,14 @@ def test_loopback_still_works_in_plain_http(stack):
 
 
 def test_nothing_listens_on_every_address(stack):
-    ports = {stack.gateway, stack.web}
+    ports = {stack.gateway, stack.web, stack.rag}
     listening = [
         c
         for c in psutil.net_connections(kind="inet")
         if c.status == psutil.CONN_LISTEN and c.laddr.port in ports
     ]
     where = {(c.laddr.ip, c.laddr.port) for c in listening}
-    assert (LAN, stack.gateway) in where and (LAN, stack.web) in where
+    assert {(LAN, stack.gateway), (LAN, stack.web), (LAN, stack.rag)} <= where
     assert ("127.0.0.1", stack.gateway) in where
     assert not [w for w in where if w[0] in ("0.0.0.0", "::")], where
     # The model host itself listens on no wildcard address at all.
@@ -233,7 +268,7 @@ def test_tls_listener_overhead_on_a_chat_stream(stack):
 
 def test_down_stops_the_listeners(stack):
     assert main(["down", "--yes", str(stack.path)]) == 0
-    for port in (stack.gateway, stack.web):
+    for port in (stack.gateway, stack.web, stack.rag):
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"https://{LAN}:{port}/health", verify=stack.trust, timeout=5)
     # The CA stays (laptops keep trusting it); the next up reuses it.
