@@ -102,8 +102,11 @@ def test_the_chainlit_app_signs_in_and_chats_over_wss_on_the_lan_address(stack):
     with chainlit.ChatClient(url, cookies, profile="tiny", timeout=120, verify=stack.ca) as chat:
         answer = chat.ask("What is in the documents?")
     assert answer.tokens and answer.model == "tiny"
-    with pytest.raises(OpsError, match="refused the Socket.IO connection"), chainlit.ChatClient(
-        url, cookies, profile="tiny", timeout=30, verify=stack.ca, origin="https://elsewhere.example"
+    with (
+        pytest.raises(OpsError, match="refused the Socket.IO connection"),
+        chainlit.ChatClient(
+            url, cookies, profile="tiny", timeout=30, verify=stack.ca, origin="https://elsewhere.example"
+        ),
     ):
         pass
     container = docker_engine_env(stack)
