@@ -65,14 +65,14 @@ def classroom_command(
         "sharing",
         "greedy",
         "requests",
-        "others TTFT p50",
-        "others TTFT p95",
-        "greedy TTFT p95",
-        f"goodput (<= {result.objective_s:g} s)",
-        "fairness (Jain)",
+        "TTFT p50",
+        "TTFT p95",
+        "greedy p95",
+        "goodput",
+        "Jain",
         "tokens/s",
         "greedy share",
-        "refused",
+        "429s",
         box=None,
         header_style="bold",
     )
@@ -91,6 +91,10 @@ def classroom_command(
             str(r.refused),
         )
     output.out.print(table)
+    output.line(
+        f"TTFT p50/p95: the other participants'; goodput: their requests with a first token within "
+        f"{result.objective_s:g} s; Jain: fairness index of every participant's tokens/s while waiting"
+    )
     for sharing in classroom.SHARING:
         busy = result.run(sharing, True)
         output.line(
