@@ -41,6 +41,8 @@ def validate_command(
                 "models": {alias: spec.model_dump() for alias, spec in p.models.items()},
                 "services": sorted(p.services),
                 "volumes": sorted(p.volumes),
+                "participants": list(p.participants.roster) if p.participants else [],
+                "expose": p.expose.address if p.expose else None,
             }
         )
         return
@@ -50,3 +52,13 @@ def validate_command(
     output.line(f"  gateway   {', '.join(p.gateway.bind)} port {p.gateway.port}")
     output.line(f"  services  {', '.join(p.services) or 'none'}")
     output.line(f"  volumes   {', '.join(p.volumes) or 'none'}")
+    if p.participants:
+        roster = p.participants.roster
+        quota = p.participants.tokens_per_hour
+        output.line(
+            f"  people    {len(roster)} participants ({roster[0]}..{roster[-1]})"
+            + (f", {quota:,} tokens an hour each" if quota else "")
+        )
+    output.line(
+        f"  room      {'https on ' + p.expose.address if p.expose else 'not exposed (127.0.0.1 only)'}"
+    )

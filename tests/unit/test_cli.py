@@ -46,11 +46,21 @@ def test_profile_path_setting_comes_first(tmp_path, capsys, monkeypatch):
 
 
 def test_shipped_profiles_are_valid(capsys):
-    for name in ("workshop", "offline"):
+    for name in ("workshop", "offline", "classroom"):
         code, out, err = run(capsys, "validate", "--json", name)
         assert code == 0, err
         data = json.loads(out)
         assert data["stack"] == name
+
+
+def test_classroom_profile_has_thirty_participants_and_is_not_exposed(capsys):
+    code, out, _ = run(capsys, "validate", "--json", "classroom")
+    data = json.loads(out)
+    assert code == 0 and data["participants"] == [f"p{i:02d}" for i in range(1, 31)]
+    assert data["expose"] is None  # the room is opened on purpose only: the address is the user's
+    code, out, _ = run(capsys, "validate", "classroom")
+    assert "30 participants (p01..p30), 20,000 tokens an hour each" in out
+    assert "not exposed (127.0.0.1 only)" in out
 
 
 def test_offline_profile_serves_a_real_model_in_two_precisions(capsys):
