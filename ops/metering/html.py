@@ -118,7 +118,7 @@ def _charts(report: UsageReport) -> list[str]:
 
 
 def _span(seconds: float) -> str:
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
         if seconds >= size and seconds % size == 0:
             count = int(seconds // size)
             return unit if count == 1 else f"{count} {unit}s"

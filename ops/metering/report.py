@@ -23,7 +23,24 @@ BY = {"participant": "caller", "model": "model"}
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _AGO = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
 #: Widths the timeline's buckets may have (seconds); the smallest that makes at most ``_BUCKETS``.
-_WIDTHS = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400, 30 * 86400)
+_WIDTHS = (
+    1,
+    5,
+    10,
+    15,
+    30,
+    60,
+    300,
+    900,
+    1800,
+    3600,
+    3 * 3600,
+    6 * 3600,
+    12 * 3600,
+    86400,
+    7 * 86400,
+    30 * 86400,
+)
 _BUCKETS = 48
 NO_COST = "—"
 
@@ -119,7 +136,12 @@ def format_cost(cost: dict[str, float] | None) -> str:
     """``0.0123 USD`` (one amount per currency), or ``—`` when nothing priced was used."""
     if cost is None:
         return NO_COST
-    return " + ".join(f"{amount:.4f} {currency}" for currency, amount in sorted(cost.items()))
+    return " + ".join(f"{amount:.{_places(amount)}f} {currency}" for currency, amount in sorted(cost.items()))
+
+
+def _places(amount: float) -> int:
+    """Decimals that show a workshop's cost: cents from 1 on, else enough for a few tokens' worth."""
+    return 2 if amount >= 1 else 4 if amount >= 0.01 else 6
 
 
 def build(

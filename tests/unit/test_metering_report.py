@@ -127,3 +127,20 @@ def test_html_report_is_self_contained_with_both_charts(store):
     assert page.count("<svg") == 2
     assert "participant:ann" in page and "0.1200 USD" in page and "—" in page
     assert "src=" not in page and 'href="http' not in page and "<script" not in page  # nothing fetched
+
+
+def test_cost_shows_cents_or_enough_places_for_a_few_tokens():
+    assert report.format_cost({"USD": 12.345}) == "12.35 USD"
+    assert report.format_cost({"USD": 0.12}) == "0.1200 USD"
+    assert report.format_cost({"USD": 0.0000336}) == "0.000034 USD"
+    assert report.format_cost({"USD": 1.5, "EUR": 0.5}) == "0.5000 EUR + 1.50 USD"
+    assert report.format_cost(None) == "—"
+
+
+def test_a_short_session_gets_buckets_of_seconds(tmp_path):
+    with UsageStore(tmp_path / "usage.sqlite") as s:
+        for i in range(20):
+            s.record(Usage(NOW + i, "admin", None, "tiny", 200))
+        s.flush()
+        result = report.build(s, "room", {}, until=NOW + 30)
+    assert result.width == 1 and sum(b.requests for b in result.timeline) == 20
