@@ -136,12 +136,16 @@ def format_cost(cost: dict[str, float] | None) -> str:
     """``0.0123 USD`` (one amount per currency), or ``—`` when nothing priced was used."""
     if cost is None:
         return NO_COST
-    return " + ".join(f"{amount:.{_places(amount)}f} {currency}" for currency, amount in sorted(cost.items()))
+    return " + ".join(f"{_amount(amount)} {currency}" for currency, amount in sorted(cost.items()))
 
 
-def _places(amount: float) -> int:
-    """Decimals that show a workshop's cost: cents from 1 on, else enough for a few tokens' worth."""
-    return 2 if amount >= 1 else 4 if amount >= 0.01 else 6
+def _amount(amount: float) -> str:
+    """Cents from 1 on, else enough places for a few tokens' worth; nothing priced used: 0.00."""
+    if amount == 0 or amount >= 1:
+        return f"{amount:.2f}"
+    if amount < 0.0000005:
+        return "<0.000001"
+    return f"{amount:.4f}" if amount >= 0.01 else f"{amount:.6f}"
 
 
 def build(
@@ -200,7 +204,7 @@ def _row(name: str, parts: list[Group], prices: Mapping[str, PriceSpec], ttfts: 
         completion_tokens=sum(p.completion_tokens for p in parts),
         ttft_p50_ms=_ms(p50),
         ttft_p95_ms=_ms(p95),
-        cost=cost,
+        cost=_rounded(cost),
     )
 
 
@@ -221,7 +225,7 @@ def _total(store: UsageStore, models: tuple[Row, ...], since: float | None, unti
         completion_tokens=sum(r.completion_tokens for r in models),
         ttft_p50_ms=_ms(p50),
         ttft_p95_ms=_ms(p95),
-        cost=cost,
+        cost=_rounded(cost),
     )
 
 
@@ -241,3 +245,8 @@ def _timeline(store: UsageStore, since: float | None, until: float) -> tuple[flo
 
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 1)
+
+
+def _rounded(cost: dict[str, float] | None) -> dict[str, float] | None:
+    """Amounts to 10 places: no float noise (8.400000000000001e-06) in --json."""
+    return None if cost is None else {currency: round(amount, 10) for currency, amount in cost.items()}

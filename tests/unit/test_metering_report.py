@@ -144,3 +144,8 @@ def test_a_short_session_gets_buckets_of_seconds(tmp_path):
         s.flush()
         result = report.build(s, "room", {}, until=NOW + 30)
     assert result.width == 1 and sum(b.requests for b in result.timeline) == 20
+
+
+def test_cost_edges():
+    assert report.format_cost({"USD": 0.0}) == "0.00 USD"  # a priced model, only refused requests
+    assert report.format_cost({"USD": 0.0000003}) == "<0.000001 USD"
