@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import sys
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from ops import plan as stack_plan
 from ops.cli import app, output
 from ops.errors import UsageError
 from ops.metering import html, report, store
+from ops.private import open_private
 from ops.state import StackState
 
 _FIELDS = (
@@ -77,8 +79,10 @@ def usage_command(
         if not result.total.requests:
             output.note(f"nothing to chart: {html_file} not written")
             return
-        html_file.write_text(html.render(result), encoding="utf-8")
-        output.note(f"report written to {html_file}", style="green")
+        # 0600 like the participants' sheet: it names people (participants, Open WebUI users' e-mails).
+        with os.fdopen(open_private(html_file, os.O_WRONLY | os.O_TRUNC), "wb") as fh:
+            fh.write(html.render(result).encode("utf-8"))
+        output.note(f"report written to {html_file} (readable by you only)", style="green")
 
 
 def _tables(result: report.UsageReport) -> None:

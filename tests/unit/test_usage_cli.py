@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import stat
 import time
 
 import pytest
@@ -111,6 +112,7 @@ def test_html(capsys, used, tmp_path):
     target = tmp_path / "usage.html"
     code, out, err = run(capsys, used, "--html", str(target))
     assert code == 0 and f"report written to {target}" in err
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
     page = target.read_text()
     assert page.startswith("<!doctype html>") and page.count("<svg") == 2 and "participant:bob" in page
     assert "usage of stack usage-room" in out  # the tables are still printed
