@@ -14,25 +14,24 @@ from __future__ import annotations
 
 import asyncio
 import random
-import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import httpx
 
-from ops import paths, profiles
-from ops import plan as stack_plan
+from ops import paths
 from ops.bench.chat import Sample, run_async, stream_chat
 from ops.bench.fairness import goodput, jain, service_rate
-from ops.bench.gateway import free_port
+from ops.bench.host import throwaway_host
 from ops.bench.stats import percentile
 from ops.bench.target import Target
-from ops.host import process
-from ops.settings import Settings
-from ops.stack import PARTICIPANT_KEY_PREFIX, prepare_state
+from ops.plan import StackPlan
+from ops.stack import PARTICIPANT_KEY_PREFIX
+from ops.state import StackState
 
 GREEDY = "greedy"
 PROMPTS = (
@@ -180,6 +179,14 @@ async def _room(url: str, keys: dict[str, str], greedy: int, duration_s, think_s
     return [Request(r.participant, r.sent - start, r.sample) for r in out]
 
 
+def _profile(model_dir: Path, others: int, sharing: str, port: int) -> str:
+    return (
+        f"name: classroom\nmodels:\n  m: {{path: {model_dir}}}\n"
+        f"participants: {{count: {others}}}\n"
+        f"gateway: {{port: {port}, bind: [127.0.0.1], sharing: {sharing}}}\n"
+    )
+
+
 def run(
     model_dir: Path | None = None,
     participants: int = 30,
@@ -198,39 +205,32 @@ def run(
     model_dir = (model_dir or paths.bundled_model("tiny-fp32")).resolve()
     runs = []
     for sharing, setting in SHARING.items():
-        with tempfile.TemporaryDirectory(prefix="ops-classroom-") as tmp:
-            home = Path(tmp)
-            profile = home / "classroom.yaml"
-            port = free_port()
-            profile.write_text(
-                f"name: classroom\nmodels:\n  m: {{path: {model_dir}}}\n"
-                f"participants: {{count: {participants - 1}}}\n"
-                f"gateway: {{port: {port}, bind: [127.0.0.1], sharing: {setting}}}\n"
-            )
-            settings = Settings.from_env({"OPS_HOME": str(home)})
-            plan = stack_plan.resolve(profiles.load_path(profile, settings), settings)
-            state = prepare_state("classroom", settings)
+        keys: dict[str, str] = {}
+
+        def make_keys(plan: StackPlan, state: StackState, keys: dict[str, str] = keys) -> None:
             assert plan.loaded.profile.participants is not None
-            names = [*plan.loaded.profile.participants.roster, GREEDY]
-            keys = {n: state.secrets.get_or_create(PARTICIPANT_KEY_PREFIX + n).reveal() for n in names}
-            say(f"sharing {sharing}: starting a model host on {model_dir.name}")
-            info, _ = process.start(plan, state, ["127.0.0.1"], timeout=300)
-            try:
-                url = f"{info.url}/v1"
-                for greedy in (False, True):
-                    say(
-                        f"sharing {sharing}, {'with' if greedy else 'without'} the greedy participant: "
-                        f"{participants - 1} participants for {duration_s:g} s"
-                    )
-                    requests = run_async(
-                        _room(
-                            url, keys, greedy_streams if greedy else 0, duration_s, think_s, max_tokens, seed
-                        )
-                    )
-                    ran = max((r.sent + r.sample.e2e_s for r in requests), default=duration_s)
-                    runs.append(figures(sharing, greedy, requests, ran, objective_s, names[:-1]))
-            finally:
-                process.stop(state)
+            for n in [*plan.loaded.profile.participants.roster, GREEDY]:
+                keys[n] = state.secrets.get_or_create(PARTICIPANT_KEY_PREFIX + n).reveal()
+
+        with throwaway_host(
+            "classroom",
+            partial(_profile, model_dir, participants - 1, setting),
+            make_keys,
+            say,
+            f"sharing {sharing}: starting a model host on {model_dir.name}",
+        ) as host:
+            names = list(keys)
+            url = f"{host.info.url}/v1"
+            for greedy in (False, True):
+                say(
+                    f"sharing {sharing}, {'with' if greedy else 'without'} the greedy participant: "
+                    f"{participants - 1} participants for {duration_s:g} s"
+                )
+                requests = run_async(
+                    _room(url, keys, greedy_streams if greedy else 0, duration_s, think_s, max_tokens, seed)
+                )
+                ran = max((r.sent + r.sample.e2e_s for r in requests), default=duration_s)
+                runs.append(figures(sharing, greedy, requests, ran, objective_s, names[:-1]))
     return ClassroomBench(
         model_dir.name, participants, duration_s, think_s, max_tokens, greedy_streams, objective_s, runs
     )

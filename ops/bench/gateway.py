@@ -8,7 +8,6 @@ alternating identical tiny requests straight to Foundry and through the gateway.
 from __future__ import annotations
 
 import json
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,13 +15,13 @@ from pathlib import Path
 
 import httpx
 
-from ops import paths, profiles
-from ops import plan as stack_plan
+from ops import paths
+from ops.bench.host import throwaway_host
 from ops.bench.stats import median, percentile
-from ops.host import process
+from ops.plan import StackPlan
 from ops.runtime.inprocess import InProcessModel
-from ops.settings import Settings
-from ops.stack import GATEWAY_KEY, prepare_state
+from ops.stack import GATEWAY_KEY
+from ops.state import StackState
 
 PROMPT = [
     {"role": "user", "content": "Explain in detail why small language models suit on-device inference."}
@@ -110,26 +109,25 @@ def run(
 ) -> GatewayBench:
     """Start a throw-away stack on ``model_dir`` (default: the bundled tiny model) and measure it."""
     model_dir = (model_dir or paths.bundled_model("tiny-fp32")).resolve()
-    with tempfile.TemporaryDirectory(prefix="ops-bench-") as tmp:
-        home = Path(tmp)
-        profile = home / "bench.yaml"
-        port = free_port()
-        profile.write_text(
+    key = ""
+
+    def read_key(_plan: StackPlan, state: StackState) -> None:
+        nonlocal key
+        key = state.secrets.get_or_create(GATEWAY_KEY).reveal()  # made by prepare_state
+
+    with throwaway_host(
+        "bench",
+        lambda port: (
             # The same folder on both serving paths: m on Foundry's web service, b on the batching engine.
             f"name: bench\nmodels:\n  m: {{path: {model_dir}, serve: foundry}}\n"
             f"  b: {{path: {model_dir}, serve: batching}}\n"
             f"gateway: {{port: {port}, bind: [127.0.0.1], routing: {{models: {{auto: {{default: [m]}}}}}}}}\n"
-        )
-        settings = Settings.from_env({"OPS_HOME": str(home)})
-        plan = stack_plan.resolve(profiles.load_path(profile, settings), settings)
-        state = prepare_state("bench", settings)
-        key = state.secrets.get_or_create(GATEWAY_KEY).reveal()  # made by prepare_state
-        say(f"starting a model host on {model_dir.name}")
-        info, _ = process.start(plan, state, ["127.0.0.1"], timeout=300)
-        try:
-            return _measure(model_dir, info.url, key, max_tokens, runs, latency_samples, say)
-        finally:
-            process.stop(state)
+        ),
+        read_key,
+        say,
+        f"starting a model host on {model_dir.name}",
+    ) as host:
+        return _measure(model_dir, host.info.url, key, max_tokens, runs, latency_samples, say)
 
 
 def _measure(model_dir, gateway_url, key, max_tokens, runs, latency_samples, say) -> GatewayBench:
@@ -198,12 +196,3 @@ def _measure(model_dir, gateway_url, key, max_tokens, runs, latency_samples, say
         routing_added_p50_ms=percentile(routing, 50),
         routing_added_p99_ms=percentile(routing, 99),
     )
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now (for a throw-away host)."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
