@@ -148,15 +148,22 @@ class Inference:
             ) from None
         exchange.hold(slot, alias)
 
+    async def read_body(
+        self, request: Request, exchange: Exchange, check: Callable[[dict[str, Any]], None]
+    ) -> dict[str, Any]:
+        """The request's JSON body, its model named on the exchange (for the record) before ``check``."""
+        body = await self.read_json(request)
+        if isinstance(body.get("model"), str):
+            exchange.model = body["model"]
+        check(body)
+        exchange.body = body
+        return body
+
     async def chat(self, request: Request, caller: Caller) -> Response:
         """``POST /v1/chat/completions``."""
 
         async def work(exchange: Exchange) -> Response:
-            body = await self.read_json(request)
-            if isinstance(body.get("model"), str):
-                exchange.model = body["model"]
-            validate.chat(body)
-            exchange.body = body
+            body = await self.read_body(request, exchange, validate.chat)
             if self.router is not None and self.router.is_virtual(exchange.model):
                 _need_messages(body)
                 self.quotas.check(caller.id)
@@ -181,11 +188,7 @@ class Inference:
         """``POST /v1/embeddings``."""
 
         async def work(exchange: Exchange) -> Response:
-            body = await self.read_json(request)
-            if isinstance(body.get("model"), str):
-                exchange.model = body["model"]
-            validate.embeddings(body)
-            exchange.body = body
+            body = await self.read_body(request, exchange, validate.embeddings)
             if not any(r.task == "embeddings" for r in self.table.routes.values()):
                 raise GatewayError(
                     404,
