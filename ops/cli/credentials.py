@@ -7,13 +7,11 @@ import sys
 
 import typer
 
-from ops import plan as stack_plan
 from ops.cli import app, output
-from ops.errors import OpsError
+from ops.cli.stackkey import load_with_key
 from ops.exposure import GATEWAY
 from ops.secrets import Secret
 from ops.stack import GATEWAY_KEY
-from ops.state import StackState
 
 NOTICE = "these are secrets: do not share or project this screen"
 
@@ -24,11 +22,7 @@ def credentials_command(
     json_: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show the admin's sign-in to each service, and the gateway's URL and where its key is kept."""
-    plan = stack_plan.load(profile, ask_catalog=False)
-    state = StackState.for_stack(plan.name)
-    key = state.secrets.get(GATEWAY_KEY)
-    if key is None:
-        raise OpsError(f"stack {plan.name} has no credentials yet", hint=f"run `ops up {plan.name}` first")
+    plan, state, key = load_with_key(profile, "credentials")
     ctx = plan.wiring(state.secrets, key)
     from dataclasses import replace
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from ops import plan as stack_plan
 from ops.cli import app, output
-from ops.errors import OpsError
+from ops.cli.stackkey import load_with_key
 from ops.stack import GATEWAY_KEY
-from ops.state import StackState
 
 
 @app.command("endpoint")
@@ -18,11 +16,7 @@ def endpoint_command(
     json_: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Print the gateway's base URL and where its key is stored (the key only with --show-key)."""
-    plan = stack_plan.load(profile, ask_catalog=False)
-    state = StackState.for_stack(plan.name)
-    key = state.secrets.get(GATEWAY_KEY)
-    if key is None:
-        raise OpsError(f"stack {plan.name} has no key yet", hint=f"run `ops up {plan.name}` first")
+    plan, state, key = load_with_key(profile)
     result = {
         "base_url": plan.gateway.url,
         "container_base_url": plan.gateway.container_url,
