@@ -6,24 +6,15 @@ import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from ops.metering import Usage
 from ops.metering.meter import GatewayMeter
 from ops.metering.prometheus import MAX_MODELS, GatewayMetrics
 from ops.state import StackState
 
+from .usagefakes import usage as make_usage
 
-def usage(model="tiny", status=200, participant="ann", prompt=10, completion=5, ttft=0.3):
-    caller = f"participant:{participant}" if participant else "admin"
-    return Usage(
-        at=1.0,
-        caller=caller,
-        participant=participant,
-        model=model,
-        status=status,
-        prompt_tokens=prompt,
-        completion_tokens=completion,
-        ttft=ttft,
-    )
+
+def usage(**fields):
+    return make_usage(**{"at": 1.0, "ttft": 0.3, **fields})
 
 
 def samples(metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -41,7 +32,7 @@ def test_counters_gauge_and_histograms_in_the_text_format():
     metrics.record(usage())
     metrics.record(usage(prompt=20, completion=7, ttft=1.5))
     metrics.record(usage(status=429, prompt=0, completion=0, ttft=None))
-    metrics.record(usage(model="big", status=500, participant=None, prompt=0, completion=0, ttft=None))
+    metrics.record(usage(model="big", status=500, caller="admin", prompt=0, completion=0, ttft=None))
     metrics.inter_token("tiny", 0.012)
     metrics.inter_token("tiny", 0.03)
     metrics.queue_depth("tiny", 4)
@@ -83,7 +74,7 @@ def test_each_gateway_has_its_own_registry_not_the_global_one():
 
 def test_label_values_are_bounded():
     known = GatewayMetrics(models=["tiny"], participants=["ann"])
-    known.record(usage(model="made-up", participant="eve"))
+    known.record(usage(model="made-up", caller="participant:eve"))
     found = samples(known)
     assert found[("ops_gateway_requests_total", (("model", "other"), ("status", "200")))] == 1
     assert (

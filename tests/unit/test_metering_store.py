@@ -11,26 +11,10 @@ import time
 
 import pytest
 
-from ops.metering import Usage
 from ops.metering.store import SCHEMA_VERSION, UsageDbError, UsageStore, open_or_set_aside, reading
 from ops.state import StackState
 
-NOW = 1_800_000_000.0
-
-
-def usage(caller="participant:ann", model="tiny", status=200, at=NOW, prompt=10, completion=5, ttft=0.1):
-    participant = caller.split(":", 1)[1] if caller.startswith("participant:") else None
-    return Usage(
-        at=at,
-        caller=caller,
-        participant=participant,
-        model=model,
-        status=status,
-        prompt_tokens=prompt,
-        completion_tokens=completion,
-        ttft=ttft,
-        duration=1.0,
-    )
+from .usagefakes import NOW, usage
 
 
 @pytest.fixture
