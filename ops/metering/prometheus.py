@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
+from functools import partial
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
@@ -61,64 +62,42 @@ class GatewayMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self._model = _Bounded(models, MAX_MODELS)
         self._participant = _Bounded(participants, MAX_PARTICIPANTS)
-        ns, reg = NAMESPACE, self.registry
-        self.requests = Counter(
-            "requests",
-            "Requests answered, by model and HTTP status",
-            ["model", "status"],
-            namespace=ns,
-            registry=reg,
+        counter = partial(Counter, namespace=NAMESPACE, registry=self.registry)
+        gauge = partial(Gauge, namespace=NAMESPACE, registry=self.registry)
+        histogram = partial(Histogram, namespace=NAMESPACE, registry=self.registry)
+        self.requests = counter(
+            "requests", "Requests answered, by model and HTTP status", ["model", "status"]
         )
-        self.tokens = Counter(
-            "tokens",
-            "Tokens of answered requests (kind: prompt or completion)",
-            ["model", "kind"],
-            namespace=ns,
-            registry=reg,
+        self.tokens = counter(
+            "tokens", "Tokens of answered requests (kind: prompt or completion)", ["model", "kind"]
         )
-        self.errors = Counter(
+        self.errors = counter(
             "errors",
             "Requests answered with an HTTP status of 400 or more, by status code (429: over quota or queue full)",
             ["model", "code"],
-            namespace=ns,
-            registry=reg,
         )
-        self.waiting = Gauge(
-            "queue_waiting",
-            "Requests waiting in the gateway's queue for a slot",
-            ["model"],
-            namespace=ns,
-            registry=reg,
-        )
-        self.ttft = Histogram(
+        self.waiting = gauge("queue_waiting", "Requests waiting in the gateway's queue for a slot", ["model"])
+        self.ttft = histogram(
             "ttft_seconds",
             "Seconds from a request's arrival to its first token",
             ["model"],
             buckets=TTFT_BUCKETS,
-            namespace=ns,
-            registry=reg,
         )
-        self.inter_token_seconds = Histogram(
+        self.inter_token_seconds = histogram(
             "inter_token_seconds",
             "Seconds between two streamed chunks with content of one answer",
             ["model"],
             buckets=INTER_TOKEN_BUCKETS,
-            namespace=ns,
-            registry=reg,
         )
-        self.participant_requests = Counter(
+        self.participant_requests = counter(
             "participant_requests",
             "Requests of each workshop participant, by HTTP status class (2xx, 4xx, 5xx)",
             ["participant", "status_class"],
-            namespace=ns,
-            registry=reg,
         )
-        self.participant_tokens = Counter(
+        self.participant_tokens = counter(
             "participant_tokens",
             "Tokens of each workshop participant's answered requests (kind: prompt or completion)",
             ["participant", "kind"],
-            namespace=ns,
-            registry=reg,
         )
 
     # --- Meter ---------------------------------------------------------------------------------
@@ -129,19 +108,13 @@ class GatewayMetrics:
         self.requests.labels(model, str(usage.status)).inc()
         if usage.status >= 400:
             self.errors.labels(model, str(usage.status)).inc()
-        if usage.prompt_tokens:
-            self.tokens.labels(model, "prompt").inc(usage.prompt_tokens)
-        if usage.completion_tokens:
-            self.tokens.labels(model, "completion").inc(usage.completion_tokens)
+        _count_tokens(self.tokens, model, usage)
         if usage.ttft is not None:
             self.ttft.labels(model).observe(usage.ttft)
         if usage.participant is not None:
             who = self._participant(usage.participant)
             self.participant_requests.labels(who, f"{usage.status // 100}xx").inc()
-            if usage.prompt_tokens:
-                self.participant_tokens.labels(who, "prompt").inc(usage.prompt_tokens)
-            if usage.completion_tokens:
-                self.participant_tokens.labels(who, "completion").inc(usage.completion_tokens)
+            _count_tokens(self.participant_tokens, who, usage)
 
     def inter_token(self, model: str, seconds: float) -> None:
         """Observe one gap between streamed chunks."""
@@ -162,3 +135,10 @@ class GatewayMetrics:
         asks for (OpenMetrics when a scraper prefers it), else Prometheus' text format 0.0.4."""
         encoder, content_type = choose_encoder(accept)
         return encoder(self.registry), content_type
+
+
+def _count_tokens(counter: Counter, label: str, usage: Usage) -> None:
+    """Add a request's prompt and completion tokens to ``counter``'s (label, kind) series."""
+    for kind, tokens in (("prompt", usage.prompt_tokens), ("completion", usage.completion_tokens)):
+        if tokens:
+            counter.labels(label, kind).inc(tokens)
