@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -187,9 +187,20 @@ def _rows(
 
 
 def _row(name: str, parts: list[Group], prices: Mapping[str, PriceSpec], ttfts: list[float]) -> Row:
+    return _summed(name, parts, [cost_of(part, prices) for part in parts], ttfts)
+
+
+def _total(store: UsageStore, models: tuple[Row, ...], since: float | None, until: float) -> Row:
+    ttfts = sorted(t for values in store.ttfts("model", since, until).values() for t in values)
+    return _summed("total", models, [row.cost or None for row in models], ttfts)
+
+
+def _summed(
+    name: str, parts: Sequence[Group | Row], costs: Iterable[dict[str, float] | None], ttfts: list[float]
+) -> Row:
+    """One row adding up ``parts``' counts and ``costs`` per currency (None: nothing priced)."""
     cost: dict[str, float] | None = None
-    for part in parts:
-        priced = cost_of(part, prices)
+    for priced in costs:
         if priced is not None:
             cost = cost or {}
             for currency, amount in priced.items():
@@ -202,27 +213,6 @@ def _row(name: str, parts: list[Group], prices: Mapping[str, PriceSpec], ttfts: 
         refused=sum(p.refused for p in parts),
         prompt_tokens=sum(p.prompt_tokens for p in parts),
         completion_tokens=sum(p.completion_tokens for p in parts),
-        ttft_p50_ms=_ms(p50),
-        ttft_p95_ms=_ms(p95),
-        cost=_rounded(cost),
-    )
-
-
-def _total(store: UsageStore, models: tuple[Row, ...], since: float | None, until: float) -> Row:
-    ttfts = sorted(t for values in store.ttfts("model", since, until).values() for t in values)
-    p50, p95 = percentile(ttfts, 50), percentile(ttfts, 95)
-    cost: dict[str, float] | None = None
-    for row in models:
-        for currency, amount in (row.cost or {}).items():
-            cost = cost or {}
-            cost[currency] = cost.get(currency, 0.0) + amount
-    return Row(
-        name="total",
-        requests=sum(r.requests for r in models),
-        errors=sum(r.errors for r in models),
-        refused=sum(r.refused for r in models),
-        prompt_tokens=sum(r.prompt_tokens for r in models),
-        completion_tokens=sum(r.completion_tokens for r in models),
         ttft_p50_ms=_ms(p50),
         ttft_p95_ms=_ms(p95),
         cost=_rounded(cost),
