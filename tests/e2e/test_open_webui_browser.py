@@ -15,13 +15,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from ops import lifecycle, profiles
 from ops.bench.openwebui_wait import GatewayCount, send, sign_in
-from ops.plan import resolve
 from ops.services import openwebui
 from ops.stack import GATEWAY_KEY
 from ops.state import StackState
 from tests.integration.hosts import free_port, module_home
+from tests.integration.openwebui_stack import open_webui_profile, stack_up
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 STACK = "owbrowser"
@@ -34,32 +33,14 @@ home, ops_home = module_home("owb-home")
 @pytest.fixture(scope="module")
 def open_webui(home, tmp_path_factory, docker_client):
     port, gateway_port = free_port(), free_port()
-    path = tmp_path_factory.mktemp("owb") / f"{STACK}.yaml"
-    path.write_text(
-        f"""\
-name: {STACK}
-models:
-  tiny: {{path: bundled:tiny-fp32}}
-gateway:
-  port: {gateway_port}
-  default_max_tokens: 24
-  routing:
-    models:
-      {COUNTED}: {{default: [tiny], timeout: 120}}
-services:
-  open-webui:
-    kind: open-webui
-    ports: ["127.0.0.1:{port}:8080"]
-    volumes: ["data:/app/backend/data"]
-    health: {{http: /health, body: "true", timeout: 600}}
-volumes:
-  data: {{}}
-"""
+    path = open_webui_profile(
+        tmp_path_factory.mktemp("owb"),
+        STACK,
+        port,
+        f"{{port: {gateway_port}, default_max_tokens: 24,"
+        f" routing: {{models: {{{COUNTED}: {{default: [tiny], timeout: 120}}}}}}}}",
     )
-    loaded = profiles.load_path(path)
-    lifecycle.down(resolve(loaded, ask_catalog=False), remove_volumes=True)
-    try:
-        lifecycle.up(resolve(loaded))
+    with stack_up(path, fresh=True):
         state = StackState.for_stack(STACK)
         yield SimpleNamespace(
             url=f"http://127.0.0.1:{port}",
@@ -68,8 +49,6 @@ volumes:
             gateway_url=f"http://127.0.0.1:{gateway_port}/v1",
             key=state.secrets.get(GATEWAY_KEY).reveal(),
         )
-    finally:
-        lifecycle.down(resolve(loaded, ask_catalog=False), remove_volumes=True)
 
 
 def test_sign_in_send_a_message_see_the_answer(open_webui, browser_plain):

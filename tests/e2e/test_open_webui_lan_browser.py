@@ -18,14 +18,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from ops import lifecycle, participants, profiles, tls
+from ops import participants, tls
 from ops.bench.openwebui_wait import send, sign_in
-from ops.plan import resolve
 from ops.runtime.browser import chromium_args
 from ops.stack import participant_email
 from ops.state import StackState
 from tests.conftest import missing
 from tests.integration.hosts import free_port, module_home
+from tests.integration.openwebui_stack import open_webui_profile, stack_up
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 LAN = "192.0.2.2"
@@ -37,29 +37,14 @@ home, ops_home = module_home("owlan-home")
 
 @pytest.fixture(scope="module")
 def open_webui(home, tmp_path_factory, docker_client):
-    port, gateway_port = free_port(), free_port()
-    path = tmp_path_factory.mktemp("owlan") / f"{STACK}.yaml"
-    path.write_text(
-        f"""\
-name: {STACK}
-models:
-  tiny: {{path: bundled:tiny-fp32}}
-gateway: {{port: {gateway_port}, default_max_tokens: 24}}
-services:
-  open-webui:
-    kind: open-webui
-    ports: ["127.0.0.1:{port}:8080"]
-    volumes: ["data:/app/backend/data"]
-    health: {{http: /health, body: "true", timeout: 600}}
-volumes:
-  data: {{}}
-expose: {{address: {LAN}}}
-participants: {{names: [{PARTICIPANT}]}}
-"""
+    path = open_webui_profile(
+        tmp_path_factory.mktemp("owlan"),
+        STACK,
+        free_port(),
+        f"{{port: {free_port()}, default_max_tokens: 24}}",
+        extra=f"expose: {{address: {LAN}}}\nparticipants: {{names: [{PARTICIPANT}]}}\n",
     )
-    loaded = profiles.load_path(path)
-    try:
-        report = lifecycle.up(resolve(loaded))
+    with stack_up(path) as (_, report):
         state = StackState.for_stack(STACK)
         yield SimpleNamespace(
             url=report.exposed["open-webui"],
@@ -68,8 +53,6 @@ participants: {{names: [{PARTICIPANT}]}}
             password=state.secrets.get(participants.password_name(PARTICIPANT)).reveal(),
             ca=tls.tls_dir(state.root) / "ca.pem",
         )
-    finally:
-        lifecycle.down(resolve(loaded, ask_catalog=False), remove_volumes=True)
 
 
 @pytest.fixture(scope="module")

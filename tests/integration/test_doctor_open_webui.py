@@ -12,17 +12,15 @@ import uuid
 import httpx
 import pytest
 
-from ops import lifecycle, profiles
 from ops.cli import main
-from ops.plan import resolve
 from ops.services import openwebui
 from ops.stack import service_key
 from ops.state import StackState
 from tests.integration.hosts import free_port, module_home
+from tests.integration.openwebui_stack import SERVICE, open_webui_profile, stack_up
 
 STACK = f"docowui-{uuid.uuid4().hex[:6]}"
 MACHINE_CHECKS = {"host.gpu", "host.memory", "host.disk", "docker.disk"}
-SERVICE = "open-webui"
 
 
 home, ops_home = module_home("docowui-home")
@@ -30,32 +28,16 @@ home, ops_home = module_home("docowui-home")
 
 @pytest.fixture(scope="module")
 def stack(home, tmp_path_factory, docker_client, open_webui_image):
-    ui_port, gateway_port = free_port(), free_port()
-    path = tmp_path_factory.mktemp("docowui") / f"{STACK}.yaml"
-    path.write_text(
-        f"""\
-name: {STACK}
-models:
-  tiny: {{path: bundled:tiny-fp32}}
-gateway: {{port: {gateway_port}, default_max_tokens: 24}}
-services:
-  {SERVICE}:
-    kind: open-webui
-    image: {open_webui_image.tag}
-    image_policy: pull
-    ports: ["127.0.0.1:{ui_port}:8080"]
-    volumes: ["data:/app/backend/data"]
-    health: {{http: /health, body: "true", timeout: 600}}
-volumes:
-  data: {{}}
-"""
+    ui_port = free_port()
+    path = open_webui_profile(
+        tmp_path_factory.mktemp("docowui"),
+        STACK,
+        ui_port,
+        f"{{port: {free_port()}, default_max_tokens: 24}}",
+        image=open_webui_image.tag,
     )
-    loaded = profiles.load_path(path)
-    try:
-        lifecycle.up(resolve(loaded))
+    with stack_up(path) as (loaded, _):
         yield path, loaded, f"http://127.0.0.1:{ui_port}"
-    finally:
-        lifecycle.down(resolve(loaded, ask_catalog=False), remove_volumes=True)
 
 
 def admin(url: str) -> dict[str, str]:
