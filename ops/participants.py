@@ -291,6 +291,7 @@ def add(plan: StackPlan, state: StackState, names: list[str]) -> list[str]:
     new = [n for n in names if n not in current]
     had = set(state.secrets.names())
     made = [n for n in names if password_name(n) not in had]
+    touched: list[tuple[AccountService, set[str]]] = []
     try:
         for name in names:
             state.secrets.get_or_create(password_name(name), new_password)
@@ -298,13 +299,32 @@ def add(plan: StackPlan, state: StackState, names: list[str]) -> list[str]:
         for svc in services:
             existing = svc.hook.existing(svc.ctx, svc.url)
             todo = [_account(state, n) for n in names if participant_email(state.name, n) not in existing]
+            touched.append((svc, set(existing)))
             svc.hook.create(svc.ctx, svc.url, todo)
     except BaseException:
+        _take_back_accounts(state, touched, made)
         for name in made:
             forget(state, name)
         raise
     ChangesFile(state).update(lambda c: _fold(c, names, Changes.add))
     return new
+
+
+def _take_back_accounts(
+    state: StackState, touched: list[tuple[AccountService, set[str]]], made: list[str]
+) -> None:
+    """Delete the accounts a failed ``add`` made for ``made`` (whose new passwords it forgets), as far as
+    the services let it: an account left behind would keep a password nobody has, and a later ``add``
+    would take it for made."""
+    for svc, before in touched:
+        try:
+            now = svc.hook.existing(svc.ctx, svc.url)
+            for name in made:
+                email = participant_email(state.name, name)
+                if email in now and email not in before:
+                    svc.hook.delete(svc.ctx, svc.url, now[email])
+        except OpsError:
+            continue
 
 
 def remove(plan: StackPlan, state: StackState, names: list[str]) -> list[str]:

@@ -203,6 +203,27 @@ def test_an_account_that_cannot_be_made_takes_the_new_secrets_back(stack, fake, 
     assert "dee" not in participants.with_secrets(state) and "dee" not in participants.roster(plan, state)
 
 
+def test_an_add_that_fails_halfway_takes_back_the_accounts_it_made(stack, fake, monkeypatch):
+    """dee's account made, then eve's refused: dee's secrets are forgotten, so dee's account goes too (a
+    later add would otherwise find it and keep a password nobody has)."""
+    _, plan, state = stack
+    participants.reconcile(plan, state)
+    made = fake.create
+
+    def second_refused(ctx, base_url, accounts):
+        made(ctx, base_url, accounts[:1])
+        raise OpsError("refused", hint="test")
+
+    monkeypatch.setattr(fake, "create", second_refused)
+    with pytest.raises(OpsError, match="refused"):
+        participants.add(plan, state, ["dee", "eve", "ann"])
+    assert _email("dee") not in fake.users and _email("ann") in fake.users
+    assert not {"dee", "eve"} & participants.with_secrets(state)
+    monkeypatch.setattr(fake, "create", made)
+    participants.add(plan, state, ["dee"])
+    assert fake.users[_email("dee")][1] == state.secrets.get("participant-password:dee").reveal()
+
+
 def test_reset_pushes_the_new_password_first(stack, fake):
     _, plan, state = stack
     participants.reconcile(plan, state)
