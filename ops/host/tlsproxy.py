@@ -24,6 +24,7 @@ import logging
 import socket
 import ssl
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -40,6 +41,11 @@ CHUNK = 64 * 1024
 #: Seconds a client has to finish the TLS handshake; a plain-http client is dropped at once.
 HANDSHAKE_TIMEOUT = 10.0
 CONNECT_TIMEOUT = 10.0
+#: Connections (handshakes included) the listeners hold at once, and of one client address: each
+#: takes two file descriptors of the model host, which also runs the gateway. A room of 30 browsers
+#: keeps a few each per port (6 at most per origin, and a WebSocket); past a cap a new one is closed.
+MAX_CONNECTIONS = 512
+MAX_PER_CLIENT = 64
 
 
 def server_context(certificate: str, key: str) -> ssl.SSLContext:
@@ -58,6 +64,34 @@ class TlsProxy:
     loop: asyncio.AbstractEventLoop
     thread: threading.Thread
     servers: list[asyncio.base_events.Server] = field(default_factory=list)
+    #: Open connections by client address (the event loop's thread only).
+    clients: Counter[str] = field(default_factory=Counter)
+    max_connections: int = MAX_CONNECTIONS
+    max_per_client: int = MAX_PER_CLIENT
+    refused: int = 0
+
+    def admit(self, client: str) -> bool:
+        """Count a new connection from ``client`` in, unless a cap is reached (then count it refused)."""
+        if self.clients.total() >= self.max_connections or self.clients[client] >= self.max_per_client:
+            if self.refused == 0:
+                log.warning(
+                    "TLS listener: %d connections open (%d from %s): new ones closed until some end",
+                    self.clients.total(),
+                    self.clients[client],
+                    client,
+                )
+            self.refused += 1
+            return False
+        self.clients[client] += 1
+        return True
+
+    def leave(self, client: str) -> None:
+        """A connection from ``client`` ended."""
+        self.clients[client] -= 1
+        if self.clients[client] <= 0:
+            del self.clients[client]
+        if not self.clients:
+            self.refused = 0
 
     def stop(self) -> None:
         """Close the listeners and every connection through them; wait for the thread."""
@@ -96,11 +130,13 @@ def start(address: str, listeners: list[tuple[int, str, int]], certificate: str,
 
     async def serve() -> None:
         for sock, (port, host, target_port) in zip(sockets, listeners, strict=True):
+            # Plain TCP accepted, TLS started per connection once it is counted: the caps then bound
+            # handshakes too, which the handshake timeout bounds in time.
             server = await asyncio.start_server(
-                functools.partial(_forward, host=host, port=target_port, source=_source(host)),
+                functools.partial(
+                    _connection, proxy, context, host=host, port=target_port, source=_source(host)
+                ),
                 sock=sock,
-                ssl=context,
-                ssl_handshake_timeout=HANDSHAKE_TIMEOUT,
             )
             proxy.servers.append(server)
             log.info("TLS on %s:%d -> %s:%d", address, port, host, target_port)
@@ -122,6 +158,32 @@ def _source(host: str) -> tuple[str, int] | None:
     except OSError:
         return None  # macOS has only 127.0.0.1 unless aliased: the room then looks like this machine
     return (SOURCE, 0)
+
+
+async def _connection(
+    proxy: TlsProxy,
+    context: ssl.SSLContext,
+    client_r: asyncio.StreamReader,
+    client_w: asyncio.StreamWriter,
+    host: str,
+    port: int,
+    source: tuple[str, int] | None,
+) -> None:
+    """One client: counted against the caps, its TLS handshake within :data:`HANDSHAKE_TIMEOUT`, forwarded."""
+    peer = client_w.get_extra_info("peername")
+    client = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
+    if not proxy.admit(client):
+        client_w.transport.abort()
+        return
+    try:
+        try:
+            await client_w.start_tls(context, ssl_handshake_timeout=HANDSHAKE_TIMEOUT)
+        except (ssl.SSLError, ConnectionError, OSError, TimeoutError):
+            client_w.transport.abort()  # plain http, an untrusting client, or too slow a handshake
+            return
+        await _forward(client_r, client_w, host, port, source)
+    finally:
+        proxy.leave(client)
 
 
 async def _forward(
