@@ -9,6 +9,7 @@ it ends (at most ``per_caller`` requests of one participant run at once, which b
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -41,7 +42,12 @@ class Quotas:
         if self.limit is None or tokens <= 0 or not caller.startswith("participant:"):
             return
         window = self.windows.setdefault(caller, deque())
-        window.append((at, tokens))
+        # In arrival order, though requests end (and are added) in another: a long answer that arrived
+        # first must leave the window first, and Retry-After counts from the oldest.
+        if window and window[-1][0] > at:
+            bisect.insort(window, (at, tokens))
+        else:
+            window.append((at, tokens))
         self.used[caller] = self.used.get(caller, 0) + tokens
 
     def _expire(self, caller: str, now: float) -> int:

@@ -44,6 +44,20 @@ def test_a_participant_at_the_quota_gets_429_with_the_seconds_until_enough_expir
     assert quotas.usage("participant:ann") == 40
 
 
+def test_requests_that_end_out_of_order_leave_the_window_in_arrival_order():
+    """A long answer that arrived first is added last: it still leaves the window first."""
+    clock = Clock()
+    quotas = Quotas(100, clock=clock)
+    quotas.add("participant:ann", clock.now - 10, 50)  # a short answer, ended first
+    quotas.add("participant:ann", clock.now - 60, 50)  # a long one that arrived before it
+    with pytest.raises(GatewayError) as caught:
+        quotas.check("participant:ann")
+    assert caught.value.headers["retry-after"] == str(int(HOUR - 60))
+    clock.now += HOUR - 59  # the long one has left the window, the short one not yet
+    assert quotas.usage("participant:ann") == 50
+    quotas.check("participant:ann")
+
+
 def test_only_participants_have_quotas_and_none_without_a_limit():
     quotas = Quotas(10)
     quotas.add("service:chat", 0, 1000)
