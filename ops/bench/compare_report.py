@@ -7,7 +7,6 @@ without the fonts of the machine that made it.
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import asdict
 from html import escape
@@ -15,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ops.bench.compare import Comparison
-from ops.errors import OpsError
+from ops.charts import figure_class, svg
 
 if TYPE_CHECKING:
     from ops.bench.eval import EvalRun
@@ -41,13 +40,7 @@ def _money(value: float | None) -> str:
 
 def _charts(comparison: Comparison) -> list[str]:
     """Inline SVG charts: latencies and tokens/s per prompt, tokens and cost per model."""
-    try:
-        from matplotlib.figure import Figure
-    except ImportError as exc:
-        raise OpsError(
-            "matplotlib is not installed: the comparison report draws its charts with it",
-            hint="pip install 'matplotlib==3.11.2'",
-        ) from exc
+    Figure = figure_class("comparison report")  # noqa: N806 (the class, named as matplotlib names it)
     models = [m.model for m in comparison.models]
     prompts = [p.name for p in comparison.prompts]
     width = 0.8 / len(models)
@@ -67,7 +60,7 @@ def _charts(comparison: Comparison) -> list[str]:
         axes.set_ylabel(unit)
         # Below the axes, so the legend never hides a bar.
         axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=len(models), frameon=False)
-        svgs.append(_svg(figure))
+        svgs.append(svg(figure))
     figure = Figure(figsize=(7, 3.6), layout="constrained")
     tokens, money = figure.subplots(1, 2)
     prompt_tokens = [m.prompt_tokens for m in comparison.models]
@@ -81,15 +74,8 @@ def _charts(comparison: Comparison) -> list[str]:
         if summary.cost is None or summary.cost == 0:
             label = "no price" if summary.cost is None else "free"
             money.annotate(label, (i, 0), ha="center", va="bottom")
-    svgs.append(_svg(figure))
+    svgs.append(svg(figure))
     return svgs
-
-
-def _svg(figure) -> str:
-    buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", metadata={"Date": None})
-    text = buffer.getvalue()
-    return text[text.index("<svg") :]  # drop the XML prolog and DOCTYPE: the SVG sits inside HTML
 
 
 def _summary(comparison: Comparison) -> str:
@@ -184,7 +170,7 @@ def _checked(checked: EvalRun) -> str:
 def render(comparison: Comparison, checked: EvalRun | None = None) -> str:
     """The whole report as one HTML document; ``checked`` adds the "Checked answers" section."""
     names = " vs ".join(escape(m.model) for m in comparison.models)
-    charts = "".join(f"<div>{svg}</div>" for svg in _charts(comparison))
+    charts = "".join(f"<div>{chart}</div>" for chart in _charts(comparison))
     where = escape(comparison.url) + (f" (stack {escape(comparison.stack)})" if comparison.stack else "")
     return (
         f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>ops compare: {names}</title>"

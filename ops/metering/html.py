@@ -6,11 +6,10 @@ drawn as paths, so the file can be mailed as it is and looks the same everywhere
 
 from __future__ import annotations
 
-import io
 from datetime import datetime
 from html import escape
 
-from ops.errors import OpsError
+from ops.charts import figure_class, svg
 from ops.metering.report import Row, UsageReport, format_cost
 
 STYLE = """
@@ -71,13 +70,7 @@ def _table(title: str, rows: tuple[Row, ...], total: Row) -> str:
 
 
 def _charts(report: UsageReport) -> list[str]:
-    try:
-        from matplotlib.figure import Figure
-    except ImportError as exc:
-        raise OpsError(
-            "matplotlib is not installed: the usage report draws its charts with it",
-            hint="pip install 'matplotlib==3.11.2'",
-        ) from exc
+    Figure = figure_class("usage report")  # noqa: N806 (the class, named as matplotlib names it)
     svgs = []
     callers = sorted(report.callers, key=lambda r: r.prompt_tokens + r.completion_tokens)
     if callers:
@@ -90,7 +83,7 @@ def _charts(report: UsageReport) -> list[str]:
         axes.set_title("Tokens per caller")
         axes.set_xlabel("tokens")
         axes.legend(loc="lower right", frameon=False)
-        svgs.append(_svg(figure))
+        svgs.append(svg(figure))
     if report.timeline:
         figure = Figure(figsize=(7, 3.4), layout="constrained")
         axes = figure.add_subplot()
@@ -113,7 +106,7 @@ def _charts(report: UsageReport) -> list[str]:
         locator = AutoDateLocator()
         axes.xaxis.set_major_locator(locator)
         axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))
-        svgs.append(_svg(figure))
+        svgs.append(svg(figure))
     return svgs
 
 
@@ -125,16 +118,9 @@ def _span(seconds: float) -> str:
     return f"{seconds:g} s"
 
 
-def _svg(figure) -> str:
-    buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", metadata={"Date": None})
-    text = buffer.getvalue()
-    return text[text.index("<svg") :]  # drop the XML prolog and DOCTYPE: the SVG sits inside HTML
-
-
 def render(report: UsageReport) -> str:
     """The whole report as one HTML document."""
-    charts = "".join(f"<div>{svg}</div>" for svg in _charts(report))
+    charts = "".join(f"<div>{chart}</div>" for chart in _charts(report))
     since = "the first request" if report.since is None else when(report.since)
     parts = [
         f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>ops usage: {escape(report.stack)}</title>"
