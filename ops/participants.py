@@ -11,6 +11,7 @@ The Chainlit app signs participants in by asking the gateway, which reads the sa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets as _random
@@ -366,13 +367,22 @@ def reset(plan: StackPlan, state: StackState, name: str, key: bool = False) -> l
         )
     services = account_services(plan, state)
     require_answering(services, plan)
-    password = Secret(new_password())
-    for svc in services:
-        account_id = svc.hook.existing(svc.ctx, svc.url).get(participant_email(state.name, name))
-        if account_id is None:  # made by hand, or lost with the data volume
-            svc.hook.create(svc.ctx, svc.url, [Account(name, participant_email(state.name, name), password)])
-        else:
-            svc.hook.set_password(svc.ctx, svc.url, account_id, password)
+    password, old = Secret(new_password()), state.secrets.get(password_name(name))
+    email = participant_email(state.name, name)
+    for done, svc in enumerate(services):
+        try:
+            account_id = svc.hook.existing(svc.ctx, svc.url).get(email)
+            if account_id is None:  # made by hand, or lost with the data volume
+                svc.hook.create(svc.ctx, svc.url, [Account(name, email, password)])
+            else:
+                svc.hook.set_password(svc.ctx, svc.url, account_id, password)
+        except BaseException:  # the services that took the new password get the stored one back
+            for back in services[:done]:
+                with contextlib.suppress(OpsError, KeyError):
+                    ident = back.hook.existing(back.ctx, back.url)[email]
+                    if old is not None:
+                        back.hook.set_password(back.ctx, back.url, ident, old)
+            raise
     state.secrets.set(password_name(name), password.reveal())
     renewed = ["password"]
     if key:

@@ -244,6 +244,27 @@ def test_reset_pushes_the_new_password_first(stack, fake):
         participants.reset(plan, state, "zed")
 
 
+def test_a_reset_the_second_service_refuses_gives_the_first_the_stored_password_back(
+    stack, fake, monkeypatch
+):
+    _, plan, state = stack
+    participants.reconcile(plan, state)
+    [chat] = participants.account_services(plan, state)
+    second = FakeAccounts()
+    second.users = {e: (f"2-{i}", p) for e, (i, p) in fake.users.items()}
+    second.refuse_passwords = True
+    monkeypatch.setattr(
+        participants,
+        "account_services",
+        lambda plan, state: [chat, participants.AccountService("chat", chat.url, second, chat.ctx)],
+    )
+    kept = state.secrets.get("participant-password:bob")
+    with pytest.raises(OpsError, match="refused"):
+        participants.reset(plan, state, "bob")
+    assert state.secrets.get("participant-password:bob") == kept
+    assert fake.users[_email("bob")][1] == kept.reveal(), "the first service kept a password nobody has"
+
+
 def test_the_sheet_has_a_card_per_participant_with_only_their_secrets(stack, fake, tmp_path):
     _, plan, state = stack
     participants.reconcile(plan, state)
