@@ -30,11 +30,13 @@ from docker.utils.build import exclude_paths
 from ops import labels
 from ops.errors import DockerError, UsageError
 from ops.images.base import BASE_IMAGE, MANAGED_LABEL, ensure_base_image
+from ops.images.stages import label_stages
 
 Progress = Callable[[str], None]
 
 RECIPE_LABEL = labels.RECIPE
 RECIPE_HASH_LABEL = labels.RECIPE_HASH
+STAGE_LABEL = labels.STAGE
 CA_BUNDLE_NAME = "ca-bundle.crt"
 SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 # Checked in this order: whoever set one of these meant "trust this bundle", pip included.
@@ -155,9 +157,9 @@ def build_recipe(
     }
     previous = _image_id(client, tag)
     say(f"building {tag} from {recipe_dir} (context {sum(e.size() for e in entries) / 1e6:.1f} MB)")
-    image_id = _run_build(
+    image_id, stage_ids = _run_build(
         client,
-        entries,
+        _with_stage_labels(entries, dockerfile, recipe_dir.name),
         tag=tag,
         recipe_dir=recipe_dir,
         dockerfile=dockerfile,
@@ -168,8 +170,34 @@ def build_recipe(
     )
     if previous and previous != image_id:
         _remove_if_dangling(client, previous)
+    freed = remove_stage_images(client, [i for i in stage_ids if i != image_id])
+    if freed:
+        say(f"removed {len(freed)} build stage image(s) the build left behind")
     say(f"built {tag} ({image_id[:19]})")
     return image_id
+
+
+def remove_stage_images(client: docker.DockerClient, image_ids: Iterable[str]) -> list[str]:
+    """Remove the untagged stage images among ``image_ids``; return the ids removed.
+
+    Only an image carrying ``ops.stage`` and no tag goes; the daemon also removes its untagged
+    parents (the stage's step images) unless another image still builds on them. Refusals (a
+    container uses it, someone tagged it meanwhile) keep the image: it is never forced.
+    """
+    removed = []
+    for image_id in dict.fromkeys(image_ids):
+        with contextlib.suppress(DockerException, requests.exceptions.RequestException):
+            image = client.images.get(image_id)
+            if image.tags or labels_of(image).get(STAGE_LABEL) is None:
+                continue
+            client.images.remove(image.id, force=False)
+            removed.append(image.id)
+    return removed
+
+
+def labels_of(image) -> dict[str, str]:
+    """An image's labels (docker-py gives ``None`` for an image without any)."""
+    return dict(image.labels or {})
 
 
 def _run_build(
@@ -183,10 +211,15 @@ def _run_build(
     labels: dict[str, str],
     say: Progress,
     timeout: float,
-) -> str:
-    """Stream the context to the daemon and follow the build log; return the new image id."""
+) -> tuple[str, list[str]]:
+    """Stream the context to the daemon and follow the build log.
+
+    Returns the new image's id and the id of every stage's image, in build order (the legacy
+    builder reports each stage's image as it finishes the stage; the last is the final image).
+    """
     tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
     image_id: str | None = None
+    stage_ids: list[str] = []
     pending = ""
     deadline = time.monotonic() + timeout
     try:
@@ -215,6 +248,7 @@ def _run_build(
             aux = message.get("aux")
             if isinstance(aux, dict) and aux.get("ID"):
                 image_id = str(aux["ID"])
+                stage_ids.append(image_id)
             # The daemon sends text in arbitrary chunks; only complete lines are reported.
             pending += str(message.get("stream") or "")
             if message.get("status"):  # pulling a FROM image
@@ -248,7 +282,22 @@ def _run_build(
     resolved = _image_id(client, tag)
     if resolved is None:
         raise BuildError(f"building {tag} ended, but no image is tagged {tag}", hint=None, log_tail=tail)
-    return resolved
+    return resolved, stage_ids
+
+
+def _with_stage_labels(entries: list[_Entry], dockerfile: str, recipe: str) -> list[_Entry]:
+    """``entries`` with the Dockerfile replaced by one whose every stage is labelled.
+
+    The recipe hash is taken from the recipe's own Dockerfile: the labels follow from it and the
+    recipe's name, so images built before stages were labelled still count as current.
+    """
+    result = []
+    for entry in entries:
+        if entry.arcname == PurePosixPath(Path(dockerfile)).as_posix() and entry.source is not None:
+            text = entry.source.read_text(encoding="utf-8")
+            entry = _Entry(entry.arcname, None, label_stages(text, recipe).encode())
+        result.append(entry)
+    return result
 
 
 def _context_entries(
