@@ -9,7 +9,6 @@ unchanged recipe is never rebuilt: see :func:`recipe_hash` and :func:`image_up_t
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import json
@@ -30,13 +29,13 @@ from docker.utils.build import exclude_paths
 from ops import labels
 from ops.errors import DockerError, UsageError
 from ops.images.base import BASE_IMAGE, MANAGED_LABEL, ensure_base_image
+from ops.images.cleanup import remove_replaced_build, remove_stage_images
 from ops.images.stages import label_stages
 
 Progress = Callable[[str], None]
 
 RECIPE_LABEL = labels.RECIPE
 RECIPE_HASH_LABEL = labels.RECIPE_HASH
-STAGE_LABEL = labels.STAGE
 CA_BUNDLE_NAME = "ca-bundle.crt"
 SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 # Checked in this order: whoever set one of these meant "trust this bundle", pip included.
@@ -169,35 +168,12 @@ def build_recipe(
         timeout=timeout,
     )
     if previous and previous != image_id:
-        _remove_if_dangling(client, previous)
+        remove_replaced_build(client, previous)
     freed = remove_stage_images(client, [i for i in stage_ids if i != image_id])
     if freed:
         say(f"removed {len(freed)} build stage image(s) the build left behind")
     say(f"built {tag} ({image_id[:19]})")
     return image_id
-
-
-def remove_stage_images(client: docker.DockerClient, image_ids: Iterable[str]) -> list[str]:
-    """Remove the untagged stage images among ``image_ids``; return the ids removed.
-
-    Only an image carrying ``ops.stage`` and no tag goes; the daemon also removes its untagged
-    parents (the stage's step images) unless another image still builds on them. Refusals (a
-    container uses it, someone tagged it meanwhile) keep the image: it is never forced.
-    """
-    removed = []
-    for image_id in dict.fromkeys(image_ids):
-        with contextlib.suppress(DockerException, requests.exceptions.RequestException):
-            image = client.images.get(image_id)
-            if image.tags or labels_of(image).get(STAGE_LABEL) is None:
-                continue
-            client.images.remove(image.id, force=False)
-            removed.append(image.id)
-    return removed
-
-
-def labels_of(image) -> dict[str, str]:
-    """An image's labels (docker-py gives ``None`` for an image without any)."""
-    return dict(image.labels or {})
 
 
 def _run_build(
@@ -212,11 +188,8 @@ def _run_build(
     say: Progress,
     timeout: float,
 ) -> tuple[str, list[str]]:
-    """Stream the context to the daemon and follow the build log.
-
-    Returns the new image's id and the id of every stage's image, in build order (the legacy
-    builder reports each stage's image as it finishes the stage; the last is the final image).
-    """
+    """Stream the context to the daemon and follow the build log; return the new image's id and
+    every stage's image id in build order (the legacy builder reports each as the stage ends)."""
     tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
     image_id: str | None = None
     stage_ids: list[str] = []
@@ -418,15 +391,6 @@ def _image_id(client: docker.DockerClient, tag: str) -> str | None:
         return None
     except (DockerException, requests.exceptions.RequestException) as exc:
         raise DockerError(f"cannot look up image {tag}: {exc}", hint="Is the Docker daemon healthy?") from exc
-
-
-def _remove_if_dangling(client: docker.DockerClient, image_id: str) -> None:
-    """Delete the image a rebuild replaced, if nothing else names or uses it (it is ~GBs)."""
-    with contextlib.suppress(DockerException, requests.exceptions.RequestException):
-        image = client.images.get(image_id)
-        if not image.tags and (image.labels or {}).get(MANAGED_LABEL) == "true":
-            # Without force the daemon refuses while a container still uses it: keep it then.
-            client.images.remove(image_id, force=False)
 
 
 def _failure_hint(tail: Iterable[str], error: str, recipe_dir: Path) -> str:
