@@ -106,7 +106,7 @@ def _show(found) -> None:
     else:
         table = Table("image", "recipe", "stage", "why", "frees", box=None, header_style="bold")
         for item in found.images:
-            why = "build stage left behind" if item.reason == "stage" else "no profile uses it"
+            why = _WHY[item.reason]
             table.add_row(_name(item), item.recipe or "-", item.stage or "-", why, _size(item.bytes))
         output.out.print(table)
     if found.unreadable_profiles:
@@ -114,6 +114,13 @@ def _show(found) -> None:
             f"builds are kept while a profile cannot be read ({', '.join(found.unreadable_profiles)}): "
             "it may name them; `ops validate` says what is wrong"
         )
+
+
+_WHY = {
+    "stage": "build stage left behind",
+    "replaced-build": "replaced by a newer build",
+    "unused-build": "no profile uses it",
+}
 
 
 def _name(item) -> str:

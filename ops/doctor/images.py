@@ -14,6 +14,11 @@ from ops.doctor.context import DoctorContext
 
 #: Less than this left behind is not worth a warning.
 RECLAIM_WARN_BYTES = 100 * 1000**2
+_KINDS = {
+    "stage": "build stage image(s) left behind",
+    "replaced-build": "build(s) replaced by a newer one",
+    "unused-build": "build(s) no profile uses",
+}
 # Listing every image with its shared size reads each layer's size: seconds on a full disk.
 _DF_TIMEOUT_S = 60.0
 
@@ -115,10 +120,9 @@ class ReclaimableCheck(BaseCheck):
         found = survey(connect(timeout=_DF_TIMEOUT_S), ctx.settings)
         if not found.images:
             return ok("no image ops made is left unused")
-        stages = sum(1 for item in found.images if item.reason == "stage")
-        detail = (
-            f"{found.bytes / 1e9:.2f} GB reclaimable: {stages} build stage image(s) left behind, "
-            f"{len(found.images) - stages} build(s) no profile uses"
+        counts = {r: sum(1 for item in found.images if item.reason == r) for r in _KINDS}
+        detail = f"{found.bytes / 1e9:.2f} GB reclaimable: " + ", ".join(
+            f"{n} {what}" for r, what in _KINDS.items() if (n := counts[r])
         )
         if found.bytes < RECLAIM_WARN_BYTES:
             return ok(detail)

@@ -9,6 +9,8 @@ sorts can go:
 * the same leftover made before stages were labelled: untagged, with no label but the base
   image's, and made by the last ``RUN`` of a non-final stage of a recipe that a profile uses (the
   legacy builder records each image's command; see :func:`ops.images.stages.stage_end_commands`);
+* a **replaced build**: a recipe's finished image that lost its tag to a newer build (the build
+  removes it at once, but not while a container still used it);
 * an **unused build**: a tagged recipe image that no profile on the search path names (as its
   image or its build tag). Only when every profile could be read: a profile that does not load
   might name it.
@@ -40,7 +42,7 @@ from ops.settings import Settings
 # What the ops base image carries (ops.images.base), and so every image built on it.
 _BASE_LABELS = (labels.MANAGED, "ops.base.source")
 
-Reason = Literal["stage", "unused-build"]
+Reason = Literal["stage", "replaced-build", "unused-build"]
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,7 @@ def select(
     """The images of ``images`` that can go, largest first.
 
     ``in_use`` holds the references (``name:tag``) and ids that profiles name; ``profiles_complete``
-    is False when some profile could not be read, and then only untagged stage images are chosen.
+    is False when some profile could not be read, and then only untagged images are chosen.
     ``stage_commands`` maps the normalized last ``RUN`` of each non-final stage of the recipes in
     use to the recipe's name: an unlabelled leftover made by one of them is a stage image too.
     """
@@ -147,8 +149,10 @@ def select(
             found[labels.STAGE] = "(unlabelled)"
         elif not is_ops_image(found):
             continue
-        if not image.tags and labels.STAGE in found:
-            reason: Reason = "stage"
+        if not image.tags and labels.RECIPE_HASH in found:
+            reason: Reason = "replaced-build"
+        elif not image.tags and labels.STAGE in found:
+            reason = "stage"
         elif image.tags and labels.RECIPE_HASH in found and profiles_complete:
             reason = "unused-build"
         else:

@@ -129,6 +129,11 @@ def test_a_tagged_build_no_profile_names_goes_only_when_every_profile_was_read()
     assert len(select([image("s", labels=STAGE)], set(), profiles_complete=False)) == 1
 
 
+def test_an_untagged_build_was_replaced_by_a_newer_one():
+    replaced = image("r", labels=BUILD)  # untagged; it has a stage label too, the build's says more
+    assert [f.reason for f in select([replaced], set(), profiles_complete=False)] == ["replaced-build"]
+
+
 def test_largest_first_and_shared_layers_not_counted():
     images = [image("small", labels=STAGE, size=GB, shared=GB), image("big", labels=STAGE, size=2 * GB)]
     assert [(f.id, f.bytes) for f in select(images, set())] == [("sha256:big", 2 * GB), ("sha256:small", 0)]
@@ -258,6 +263,6 @@ def test_doctor_says_how_much_prune_frees(monkeypatch):
     monkeypatch.setattr(pruning, "survey", lambda client, settings=None: SURVEY)
     outcome = ReclaimableCheck().run(DoctorContext(None))
     assert outcome.status is Status.WARN and outcome.fix is not None and "ops images prune" in outcome.fix
-    assert outcome.detail.startswith("2.90 GB reclaimable: 1 build stage image(s) left behind")
+    assert outcome.detail == "2.90 GB reclaimable: 1 build stage image(s) left behind"
     monkeypatch.setattr(pruning, "survey", lambda client, settings=None: Survey(()))
     assert ReclaimableCheck().run(DoctorContext(None)).status is Status.OK
