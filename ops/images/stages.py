@@ -26,25 +26,21 @@ def label_stages(dockerfile: str, recipe: str) -> str:
     A stage is named by its ``AS`` name, else by its index (``0``, ``1``...). Nothing else in the
     file changes; the build log shows the extra ``LABEL`` step of each stage.
     """
-    escape = _escape_char(dockerfile)
-    out: list[str] = []
-    stage = 0
-    in_from = False
-    for line in dockerfile.splitlines(keepends=True):
-        body = line.rstrip("\r\n")
-        if not in_from and _FROM.match(body):
-            in_from = True
-            instruction = ""
-        if in_from:
-            continues = body.rstrip().endswith(escape)
-            instruction += body.rstrip()[:-1] if continues else body
-            if not continues:
-                in_from = False
-                name = match.group(1) if (match := _AS.search(instruction)) else str(stage)
-                ending = line[len(body) :] or "\n"
-                line = f"{body}{ending}{_label_line(recipe, name)}{ending}"
-                stage += 1
+    lines = dockerfile.splitlines(keepends=True)
+    after: dict[int, str] = {}  # line index -> the stage name whose FROM ends there
+    for end, instruction in _instructions(dockerfile):
+        if _FROM.match(instruction):
+            match = _AS.search(instruction)
+            after[end] = match.group(1) if match else str(len(after))
+    out = []
+    for index, line in enumerate(lines):
         out.append(line)
+        if index in after:
+            ending = line[len(line.rstrip("\r\n")) :]
+            if not ending:  # a last line without a line break
+                ending = "\n"
+                out.append(ending)
+            out.append(_label_line(recipe, after[index]) + ending)
     return "".join(out)
 
 
@@ -72,7 +68,7 @@ def stage_end_commands(dockerfile: str) -> list[str]:
     the stage's last instruction. Whitespace is collapsed (see :func:`normalized_command`).
     """
     stages: list[list[str]] = []
-    for instruction in _instructions(dockerfile):
+    for _end, instruction in _instructions(dockerfile):
         if _FROM.match(instruction):
             stages.append([])
         elif stages:
@@ -89,22 +85,23 @@ def normalized_command(command: str) -> str:
     return " ".join(command.split())
 
 
-def _instructions(dockerfile: str) -> list[str]:
-    """The logical instructions: continuation lines joined, comments and blank lines left out."""
+def _instructions(dockerfile: str) -> list[tuple[int, str]]:
+    """The logical instructions, each with the index of its last line: continuation lines joined,
+    comments and blank lines left out (the parser drops them inside a continuation too)."""
     escape = _escape_char(dockerfile)
-    result: list[str] = []
+    result: list[tuple[int, str]] = []
     current: str | None = None
-    for line in dockerfile.splitlines():
+    for index, line in enumerate(dockerfile.splitlines()):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
-            continue  # also inside a continuation: the parser drops comment lines there
+            continue
         text = line.rstrip()
         continues = text.endswith(escape)
         text = text[:-1] if continues else text
         current = text if current is None else current + text
         if not continues:
-            result.append(current)
+            result.append((index, current))
             current = None
     if current is not None:
-        result.append(current)
+        result.append((len(dockerfile.splitlines()) - 1, current))
     return result

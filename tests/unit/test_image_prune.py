@@ -52,6 +52,21 @@ def test_a_from_continued_on_the_next_line_is_labelled_after_its_end():
     assert label_stages(directive, "r").splitlines()[3] == 'LABEL ops.recipe="r" ops.stage="b"'
 
 
+def test_a_line_starting_with_from_inside_another_instruction_is_not_a_stage():
+    text = "FROM a\nRUN python -c \\\n  # a comment inside\nfrom x import y \\\n  && true\nFROM b"
+    out = label_stages(text, "r").splitlines()
+    assert out == [
+        "FROM a",
+        'LABEL ops.recipe="r" ops.stage="0"',
+        "RUN python -c \\",
+        "  # a comment inside",
+        "from x import y \\",
+        "  && true",
+        "FROM b",
+        'LABEL ops.recipe="r" ops.stage="1"',
+    ]
+
+
 @pytest.mark.parametrize("recipe", ["open-webui", "chainlit-rag", "webgpu-demo"])
 def test_the_shipped_recipes_keep_every_line_and_gain_one_label_per_stage(recipe):
     text = (shipped("stacks") / recipe / "Dockerfile").read_text(encoding="utf-8")
