@@ -406,7 +406,8 @@ def _failure_hint(tail: Iterable[str], error: str, recipe_dir: Path) -> str:
         )
     if "no space left on device" in text:
         return (
-            "The Docker disk is full: free space with `docker system prune` (unused images and build cache)."
+            "The Docker disk is full: free space with `ops images prune` (what ops builds left behind), "
+            "or `docker system prune` (every unused image and the build cache)."
         )
     if "pull access denied" in text or "manifest unknown" in text or "no such host" in text:
         return "The Dockerfile's FROM image cannot be pulled: build FROM the ops base image (ARG BASE)."
