@@ -22,3 +22,6 @@ MANAGED = "ops.managed"
 #: The recipe folder an image was built from, and the digest of its build context.
 RECIPE = "ops.recipe"
 RECIPE_HASH = "ops.recipe-hash"
+#: The build stage an image was made by (every stage of a recipe build gets it, the final one too):
+#: the untagged image a multi-stage build leaves behind is found, and removed, by it.
+STAGE = "ops.stage"

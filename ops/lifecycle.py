@@ -115,7 +115,7 @@ def preflight(client, plan: StackPlan) -> None:
         if free < MIN_FREE_BYTES:
             raise OpsError(
                 f"only {free / 1024**3:.1f} GiB free in {root}, where Docker keeps images and volumes",
-                hint="free some space (`docker system prune` removes unused images) and retry",
+                hint="free some space (`ops images prune` removes what ops builds left behind) and retry",
             )
 
 

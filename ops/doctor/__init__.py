@@ -270,6 +270,7 @@ from ops.doctor import (  # noqa: E402, F401
     exposure,
     gateway,
     host,
+    images,
     models,
     network,
     reach,

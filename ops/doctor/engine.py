@@ -115,7 +115,10 @@ class DockerDiskCheck(BaseCheck):
                 )
             free, where = measured, f"{engine.name}'s disk"
         detail = f"{free / GiB:.1f} GiB free in {where} (images, containers, volumes)"
-        fix = "free some space: `docker system prune` removes stopped containers and unused images"
+        fix = (
+            "free some space: `ops images prune` removes what ops builds left behind; "
+            "`docker system prune` removes stopped containers and every unused image"
+        )
         if engine.kind == "desktop":
             fix += (
                 "; or give Docker Desktop a larger disk (Settings > Resources > Advanced > Disk image size)"

@@ -1,14 +1,26 @@
-"""Which of the profile's images are not on this machine yet, and which registries they come from.
+"""The profile's images: which are not on this machine yet, and how much disk ``ops`` can reclaim.
 
-Shared by the registry and CA bundle checks: the network only matters for images still to be
-pulled or built.
+:func:`missing_images` is shared by the registry and CA bundle checks (the network only matters
+for images still to be pulled or built); ``docker.reclaimable`` is the check that says how much
+``ops images prune`` would free.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ops.doctor import BaseCheck, Outcome, ok, register, warn
 from ops.doctor.context import DoctorContext
+
+#: Less than this left behind is not worth a warning.
+RECLAIM_WARN_BYTES = 100 * 1000**2
+_KINDS = {
+    "stage": "build stage image(s) left behind",
+    "replaced-build": "build(s) replaced by a newer one",
+    "unused-build": "build(s) no profile uses",
+}
+# Listing every image with its shared size reads each layer's size: seconds on a full disk.
+_DF_TIMEOUT_S = 60.0
 
 DOCKER_HUB = "registry-1.docker.io"
 
@@ -88,3 +100,30 @@ def _missing(ctx: DoctorContext) -> list[MissingImage]:
         registry = registry_of(image) if image and policy != "build" else ""
         result.append(MissingImage(service, image or build_tag or "", registry, policy, has_recipe))
     return result
+
+
+@register
+class ReclaimableCheck(BaseCheck):
+    """Disk held by images ``ops`` made that nothing uses (build stages left behind, unused builds)."""
+
+    name = "docker.reclaimable"
+    group = "docker"
+    depends_on = ("docker.daemon",)
+    timeout = _DF_TIMEOUT_S + 5
+
+    def run(self, ctx: DoctorContext) -> Outcome:
+        from ops.docker_engine import connect
+        from ops.doctor.engine import client_or_skip
+        from ops.images.prune import survey
+
+        client_or_skip(ctx)
+        found = survey(connect(timeout=_DF_TIMEOUT_S), ctx.settings)
+        if not found.images:
+            return ok("no image ops made is left unused")
+        counts = {r: sum(1 for item in found.images if item.reason == r) for r in _KINDS}
+        detail = f"{found.bytes / 1e9:.2f} GB reclaimable: " + ", ".join(
+            f"{n} {what}" for r, what in _KINDS.items() if (n := counts[r])
+        )
+        if found.bytes < RECLAIM_WARN_BYTES:
+            return ok(detail)
+        return warn(detail, "`ops images prune` removes them (`--dry-run` lists them first)")

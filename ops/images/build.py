@@ -9,7 +9,6 @@ unchanged recipe is never rebuilt: see :func:`recipe_hash` and :func:`image_up_t
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import json
@@ -30,6 +29,8 @@ from docker.utils.build import exclude_paths
 from ops import labels
 from ops.errors import DockerError, UsageError
 from ops.images.base import BASE_IMAGE, MANAGED_LABEL, ensure_base_image
+from ops.images.cleanup import remove_replaced_build, remove_stage_images
+from ops.images.stages import label_stages
 
 Progress = Callable[[str], None]
 
@@ -155,9 +156,9 @@ def build_recipe(
     }
     previous = _image_id(client, tag)
     say(f"building {tag} from {recipe_dir} (context {sum(e.size() for e in entries) / 1e6:.1f} MB)")
-    image_id = _run_build(
+    image_id, stage_ids = _run_build(
         client,
-        entries,
+        _with_stage_labels(entries, dockerfile, recipe_dir.name),
         tag=tag,
         recipe_dir=recipe_dir,
         dockerfile=dockerfile,
@@ -167,7 +168,10 @@ def build_recipe(
         timeout=timeout,
     )
     if previous and previous != image_id:
-        _remove_if_dangling(client, previous)
+        remove_replaced_build(client, previous)
+    freed = remove_stage_images(client, [i for i in stage_ids if i != image_id])
+    if freed:
+        say(f"removed {len(freed)} build stage image(s) the build left behind")
     say(f"built {tag} ({image_id[:19]})")
     return image_id
 
@@ -183,10 +187,12 @@ def _run_build(
     labels: dict[str, str],
     say: Progress,
     timeout: float,
-) -> str:
-    """Stream the context to the daemon and follow the build log; return the new image id."""
+) -> tuple[str, list[str]]:
+    """Stream the context to the daemon and follow the build log; return the new image's id and
+    every stage's image id in build order (the legacy builder reports each as the stage ends)."""
     tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
     image_id: str | None = None
+    stage_ids: list[str] = []
     pending = ""
     deadline = time.monotonic() + timeout
     try:
@@ -215,6 +221,7 @@ def _run_build(
             aux = message.get("aux")
             if isinstance(aux, dict) and aux.get("ID"):
                 image_id = str(aux["ID"])
+                stage_ids.append(image_id)
             # The daemon sends text in arbitrary chunks; only complete lines are reported.
             pending += str(message.get("stream") or "")
             if message.get("status"):  # pulling a FROM image
@@ -248,7 +255,22 @@ def _run_build(
     resolved = _image_id(client, tag)
     if resolved is None:
         raise BuildError(f"building {tag} ended, but no image is tagged {tag}", hint=None, log_tail=tail)
-    return resolved
+    return resolved, stage_ids
+
+
+def _with_stage_labels(entries: list[_Entry], dockerfile: str, recipe: str) -> list[_Entry]:
+    """``entries`` with the Dockerfile replaced by one whose every stage is labelled.
+
+    The recipe hash is taken from the recipe's own Dockerfile: the labels follow from it and the
+    recipe's name, so images built before stages were labelled still count as current.
+    """
+    result = []
+    for entry in entries:
+        if entry.arcname == PurePosixPath(Path(dockerfile)).as_posix() and entry.source is not None:
+            text = entry.source.read_text(encoding="utf-8")
+            entry = _Entry(entry.arcname, None, label_stages(text, recipe).encode())
+        result.append(entry)
+    return result
 
 
 def _context_entries(
@@ -371,15 +393,6 @@ def _image_id(client: docker.DockerClient, tag: str) -> str | None:
         raise DockerError(f"cannot look up image {tag}: {exc}", hint="Is the Docker daemon healthy?") from exc
 
 
-def _remove_if_dangling(client: docker.DockerClient, image_id: str) -> None:
-    """Delete the image a rebuild replaced, if nothing else names or uses it (it is ~GBs)."""
-    with contextlib.suppress(DockerException, requests.exceptions.RequestException):
-        image = client.images.get(image_id)
-        if not image.tags and (image.labels or {}).get(MANAGED_LABEL) == "true":
-            # Without force the daemon refuses while a container still uses it: keep it then.
-            client.images.remove(image_id, force=False)
-
-
 def _failure_hint(tail: Iterable[str], error: str, recipe_dir: Path) -> str:
     text = "\n".join([*tail, error]).lower()
     if "certificate verify failed" in text or "self-signed certificate" in text or "self signed" in text:
@@ -393,7 +406,8 @@ def _failure_hint(tail: Iterable[str], error: str, recipe_dir: Path) -> str:
         )
     if "no space left on device" in text:
         return (
-            "The Docker disk is full: free space with `docker system prune` (unused images and build cache)."
+            "The Docker disk is full: free space with `ops images prune` (what ops builds left behind), "
+            "or `docker system prune` (every unused image and the build cache)."
         )
     if "pull access denied" in text or "manifest unknown" in text or "no such host" in text:
         return "The Dockerfile's FROM image cannot be pulled: build FROM the ops base image (ARG BASE)."
