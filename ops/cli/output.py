@@ -21,8 +21,10 @@ __all__ = ["emit_json", "err", "error", "escape", "line", "note", "out"]
 from ops.errors import OpsError
 from ops.secrets import Secret, redact
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# emoji=False: rich would otherwise turn ``:AB:`` or ``:OK:`` inside a fingerprint, a key or a log
+# line into an emoji (a CA fingerprint printed as ``12🆎CD`` is wrong, and was caught by a test).
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 def line(text: str = "", style: str | None = None) -> None:

@@ -106,3 +106,16 @@ def test_home_follows_xdg(tmp_path):
     s = settings.Settings.from_env({"XDG_STATE_HOME": str(tmp_path)})
     assert s.home == tmp_path / "ops"
     assert settings.Settings.from_env({"OPS_HOME": "/x/y"}).home.as_posix() == "/x/y"
+
+
+def test_output_prints_fingerprints_and_brackets_verbatim(capsys):
+    """Rich would turn ``:AB:`` into an emoji and ``[bold]`` into a style: a CA fingerprint, a key or a
+    log line must print exactly as it is, on stdout and on stderr."""
+    from ops.cli import output
+
+    fingerprint = "B3:AB:0C:OK:ID:1E:[bold]x[/bold]"
+    output.line(f"  CA SHA-256 {fingerprint}")
+    output.note(fingerprint)
+    captured = capsys.readouterr()
+    assert captured.out == f"  CA SHA-256 {fingerprint}\n"
+    assert captured.err == f"{fingerprint}\n"
