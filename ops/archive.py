@@ -239,7 +239,7 @@ def read_manifest(path: Path) -> Manifest:
     raise ArchiveError(f"{Path(path).name} has no manifest", hint=_TORN)
 
 
-def read_members(path: Path, manifest: Manifest) -> Iterator[tuple[str, IO[bytes], int]]:
+def read_members(path: Path, manifest: Manifest) -> Iterator[tuple[str, io.RawIOBase, int]]:
     """Each payload member of a :func:`verify`-ed archive as (name, stream, size), in archive order.
 
     The stream is valid until the next member is asked for. Each member is checked again as it is
