@@ -25,3 +25,7 @@ RECIPE_HASH = "ops.recipe-hash"
 #: The build stage an image was made by (every stage of a recipe build gets it, the final one too):
 #: the untagged image a multi-stage build leaves behind is found, and removed, by it.
 STAGE = "ops.stage"
+#: The version a container runs (``ops.versions``): ``ops up`` tells a version change from another change.
+VERSION = "ops.version"
+#: Scratch volumes and trial containers of one ``ops upgrade`` run (never ``ops.stack``).
+UPGRADE = "ops.upgrade"

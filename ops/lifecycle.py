@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ops import exposure, interrupt, labels, participants, reconcile, volumes
-from ops.errors import ConflictError, DockerError, Interrupted, OpsError
+from ops import exposure, interrupt, labels, participants, reconcile, upgrade, volumes
+from ops.errors import ConflictError, DockerError, Interrupted, OpsError, UsageError
 from ops.host import ports, process
 from ops.host.config import HostExposure
 from ops.images.service import ensure_service_image
@@ -209,6 +209,7 @@ def _up(
         try:
             if client is not None:
                 ensure_network(client, plan.name)
+                upgrade.guard_versions(client, plan, state, ctx, reach.alias, say)
                 the_plan, wanted_specs, images = _reconcile(client, plan, ctx, reach.alias, say)
             else:
                 the_plan, wanted_specs, images = None, {}, {}
@@ -383,7 +384,6 @@ def restart(
         process.stop(StackState.for_stack(plan.name, settings))
         return up(plan, settings, say=say)
     from ops.docker_engine import connect
-    from ops.errors import UsageError
 
     found = reconcile.containers(connect(work_timeout=WORK_TIMEOUT), plan.name)
     if service not in found:

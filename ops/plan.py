@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ops import exposure, labels, paths, services
+from ops import exposure, labels, paths, services, versions
 from ops.errors import ModelError
 from ops.profiles import LoadedProfile
 from ops.profiles.checks import host_path
@@ -100,6 +100,8 @@ class ResolvedService:
     memory_bytes: int = size_bytes(DEFAULT_MEMORY)
     pids: int = DEFAULT_PIDS
     cap_add: tuple[str, ...] = ()
+    #: The version it runs (``ops.versions``): a build argument's value or the image's tag; "" for none.
+    version: str = ""
 
     @property
     def container_name(self) -> str:
@@ -148,6 +150,7 @@ class ResolvedService:
             memory_bytes=self.memory_bytes,
             pids=self.pids,
             cap_add=self.cap_add,
+            version=self.version,
         )
 
 
@@ -219,7 +222,11 @@ def resolve(loaded: LoadedProfile, settings: Settings | None = None, ask_catalog
     """Resolve ``loaded`` once; ``ask_catalog`` asks whether catalog models can be had (else assumes so)."""
     settings = settings or Settings.from_env()
     profile = loaded.profile
-    resolved = {name: _service(loaded, name, spec) for name, spec in profile.services.items()}
+    chosen = versions.overrides(loaded.name, settings)  # by `ops upgrade --to`
+    resolved = {
+        name: versions.resolved(_service(loaded, name, spec), spec.version, chosen.get(name))
+        for name, spec in profile.services.items()
+    }
     declared_labels = {
         volume_name(loaded.name, name): dict(spec.labels) if spec else {}
         for name, spec in profile.volumes.items()

@@ -78,6 +78,7 @@ def _register() -> None:
         smoke,
         status,
         up,
+        upgrade,
         usage,
         validate,
     )

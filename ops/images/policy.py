@@ -29,6 +29,7 @@ from ops.images.build import (
     image_up_to_date,
     recipe_hash,
 )
+from ops.images.reuse import reuse_build
 
 Progress = Callable[[str], None]
 Policy = Literal["pull", "build", "pull-or-build"]
@@ -190,7 +191,9 @@ class _Recipe:
     def current(self) -> ImageResult | None:
         """The existing build when it matches the recipe as it is now, else None."""
         digest = recipe_hash(self.client, self.folder, **self._inputs())
-        if image_up_to_date(self.client, self.tag, digest):
+        if image_up_to_date(self.client, self.tag, digest) or reuse_build(
+            self.client, self.tag, digest, self.say
+        ):
             return ImageResult(
                 self.tag, "cached-build", f"{self.tag} is current with recipe {self.folder.name}"
             )

@@ -332,6 +332,11 @@ class ServiceSpec(Strict):
     cap_add: Capabilities = Field(
         default=(), description="Linux capabilities given back (all are dropped), e.g. [NET_BIND_SERVICE]"
     )
+    version: str | None = Field(
+        default=None,
+        description="the version it runs: its kind's version build argument, or its image's tag",
+        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$",
+    )
 
 
 class VolumeSpec(Strict):

@@ -153,6 +153,11 @@ class ServiceKind:
     #: ``ops smoke``'s check in a real browser, given the service's base URL: (one line saying what
     #: it saw, metrics). Raises ``ImportError`` without Playwright, ``OpsError`` when it fails.
     browser_check: Callable[[str], tuple[str, dict[str, str]]] | None = field(default=None, compare=False)
+    #: The build argument of its recipe that carries the version it runs (``ops upgrade``); its default
+    #: is the Dockerfile's ``ARG``. ``None``: a built image of this kind has no version.
+    version_arg: str | None = None
+    #: The tag of the kind's default image for a version (``"v{}"``: version 0.12.4 is tag v0.12.4).
+    version_tag: str = "{}"
 
     def __post_init__(self) -> None:
         unknown = set(self.features) - FEATURES

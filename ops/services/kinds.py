@@ -35,6 +35,8 @@ register(
         features=frozenset({OPENAI_CONNECTION, SIGN_IN}),
         benign_log=openwebui.BENIGN_LOG,
         extra_build_files=openwebui.build_files,
+        version_arg="OPEN_WEBUI_VERSION",
+        version_tag="v{}",
     )
 )
 register(

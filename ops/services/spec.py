@@ -63,6 +63,8 @@ class ContainerSpec:
     pids: int = DEFAULT_PIDS
     #: Capabilities given back; every other one is dropped (see :data:`HARDENING`).
     cap_add: tuple[str, ...] = ()
+    #: The version it runs (label ``ops.version``, not part of the spec hash: the image id is).
+    version: str = ""
 
     @property
     def name(self) -> str:
@@ -95,7 +97,8 @@ class ContainerSpec:
 
     def labels(self) -> dict[str, str]:
         """Labels that let ``status``, ``down`` and clean-up find exactly this container."""
-        return {labels.STACK: self.stack, labels.SERVICE: self.service, labels.SPEC_HASH: self.spec_hash()}
+        found = {labels.STACK: self.stack, labels.SERVICE: self.service, labels.SPEC_HASH: self.spec_hash()}
+        return {**found, labels.VERSION: self.version} if self.version else found
 
     def create_kwargs(self) -> dict:
         """Keyword arguments for ``client.containers.create``."""

@@ -50,7 +50,10 @@ def test_image_and_build_tag_are_resolved_once(tmp_path):
         "  plain: {kind: container, image: 'redis:7'}\n",
     )
     ui, rag, own, plain = (plan.services[n] for n in ("ui", "rag", "own", "plain"))
-    assert ui.image.startswith("ghcr.io/open-webui/open-webui:") and ui.build_tag == "ops-open-webui:local"
+    assert (
+        ui.image.startswith("ghcr.io/open-webui/open-webui:")
+        and ui.build_tag == f"ops-open-webui:{ui.version}"
+    )
     assert ui.recipe_dir == paths.shipped("stacks") / "open-webui" and ui.dockerfile == "Dockerfile"
     assert rag.image == "" and rag.declared_image == rag.build_tag == "ops-chainlit-rag:local"
     assert (

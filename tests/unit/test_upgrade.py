@@ -1,0 +1,111 @@
+"""``ops upgrade``'s decisions, made before anything changes: every bad input is one line with a hint."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from ops import plan as stack_plan
+from ops.cli import main
+from ops.errors import UsageError
+from ops.profiles import load_path
+from ops.upgrade.decide import decide, pending
+
+PROFILE = """\
+name: upg
+models:
+  tiny: {path: bundled:tiny-fp32}
+services:
+  ui:
+    kind: open-webui
+    version: "0.12.3"
+  spare:
+    kind: open-webui
+    enabled: false
+    ports: ["127.0.0.1:3999:8080"]
+  plain:
+    kind: container
+    image: nginx:1.25
+    ports: ["127.0.0.1:8999:80"]
+  rag:
+    kind: chainlit-rag
+"""
+
+
+@pytest.fixture
+def plan(tmp_path, monkeypatch) -> stack_plan.StackPlan:
+    monkeypatch.setenv("OPS_HOME", str(tmp_path / "home"))
+    path = tmp_path / "upg.yaml"
+    path.write_text(PROFILE)
+    return stack_plan.resolve(load_path(path), ask_catalog=False)
+
+
+def _container(status: str = "running", version: str | None = "0.12.3"):
+    return SimpleNamespace(status=status, labels={"ops.version": version} if version else {})
+
+
+def test_decides_an_upgrade_of_a_running_service(plan):
+    decision = decide(plan, "ui", "0.12.4", {"ui": _container()})
+    assert (decision.current, decision.target) == ("0.12.3", "0.12.4")
+    assert decision.new.build_tag == "ops-open-webui:0.12.4"
+    assert decision.new.build_args == ()  # 0.12.4 is the recipe's default
+    assert [m.source for m in decision.volumes] == ["ops-upg-ui-data"]
+
+
+def test_a_container_without_a_version_label_runs_the_plans_version(plan):
+    assert decide(plan, "ui", "0.12.4", {"ui": _container(version=None)}).current == "0.12.3"
+
+
+@pytest.mark.parametrize(
+    ("service", "target", "running", "message", "hint"),
+    [
+        ("nope", "1", {}, "no service 'nope' in profile upg", "services: ui, spare, plain, rag"),
+        ("spare", "0.12.4", {}, "service spare is disabled", "enabled: true"),
+        ("rag", "2", {}, "service rag has no version to upgrade", "image's tag"),
+        ("plain", "1.27", {}, "keeps no data in a volume", "services.plain.version: 1.27"),
+        ("ui", "not a version", {}, "--to 'not a version' is not a valid version", "a Docker tag"),
+        ("ui", "0.12.4", {}, "stack upg is not up: the container of ui is missing", "ops up upg"),
+        ("ui", "0.12.4", {"ui": _container("exited")}, "the container of ui is exited", "ops up upg"),
+        ("ui", "0.12.3", {"ui": _container()}, "already runs version 0.12.3", "nothing to do"),
+    ],
+)
+def test_bad_requests_are_refused_in_one_line_with_a_hint(plan, service, target, running, message, hint):
+    with pytest.raises(UsageError) as caught:
+        decide(plan, service, target, running)
+    assert message in caught.value.message and "\n" not in caught.value.message
+    assert caught.value.hint and hint in caught.value.hint
+
+
+def test_ops_up_upgrades_only_running_services_with_data_whose_label_differs(plan):
+    running = {
+        "ui": _container(version="0.12.2"),
+        "plain": SimpleNamespace(status="running", labels={"ops.version": "1.24"}),  # no data volume
+    }
+    [decision] = pending(plan, running)
+    assert (decision.name, decision.current, decision.target) == ("ui", "0.12.2", "0.12.3")
+    assert pending(plan, {"ui": _container()}) == []  # same version
+    assert pending(plan, {"ui": _container(version=None)}) == []  # an older ops made it: no label
+    assert pending(plan, {"ui": _container("exited", "0.12.2")}) == []  # not running: up replaces it
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "text"),
+    [
+        (["upgrade", "PROFILE", "nope", "--to", "1"], 2, "no service 'nope'"),
+        (["upgrade", "PROFILE", "ui", "--to", "a b"], 2, "is not a valid version"),
+        (["upgrade", "PROFILE", "rag", "--to", "2"], 2, "has no version"),
+        (["upgrade", "no-such-profile", "ui", "--to", "2"], 2, "no profile named"),
+    ],
+)
+def test_cli_bad_input_exits_non_zero_with_one_line_and_no_traceback(
+    tmp_path, monkeypatch, capsys, args, code, text
+):
+    monkeypatch.setenv("OPS_HOME", str(tmp_path / "home"))
+    path = tmp_path / "upg.yaml"
+    path.write_text(PROFILE)
+    assert main([str(path) if a == "PROFILE" else a for a in args]) == code
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and text in err.splitlines()[0]
+    assert "hint:" in err and "Traceback" not in err
+    assert not (tmp_path / "home" / "stacks" / "upg" / "versions.json").exists()
