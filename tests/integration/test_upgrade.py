@@ -1,0 +1,149 @@
+"""``ops upgrade`` against the real Docker engine: a version step that works, one that fails, and
+``ops up`` noticing a changed version; the real Open WebUI 0.12.3 -> 0.12.4 with users and chats.
+
+Small images stand for the versions of a service (built once per machine from the test web image,
+itself from the ops base image): each writes a line to ``/data/migrations`` when it starts (its
+"migration"), and version 2 exits at once (a release whose migration fails).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ops.cli import main
+from ops.labels import UPGRADE, VERSION
+from tests.integration.hosts import free_port
+from tests.integration.webimage import derived_image, web_image  # noqa: F401  (fixture)
+
+STACK = "upg"
+REPOSITORY = "ops-test-upgrade"
+VOLUME = f"ops-{STACK}-data"
+CONTAINER = f"ops-{STACK}-web"
+#: Each version's start: its migration line, then the web server (version 2 fails instead).
+STARTS = {
+    "1": "echo migrated-1 >> /data/migrations && exec python3 -m http.server 8080 --bind 0.0.0.0",
+    "2": "echo migrated-2 >> /data/migrations && echo 'migration failed' >&2 && exit 3",
+    "3": "echo migrated-3 >> /data/migrations && exec python3 -m http.server 8080 --bind 0.0.0.0",
+}
+
+
+@pytest.fixture
+def versions_built(docker_client, web_image):  # noqa: F811
+    """``ops-test-upgrade:1``, ``:2`` (fails at start) and ``:3``."""
+    for version, start in STARTS.items():
+        dockerfile = f'FROM {web_image}\nCMD ["sh", "-c", "{start}"]\n'
+        derived_image(docker_client, f"{REPOSITORY}:{version}", dockerfile)
+    return REPOSITORY
+
+
+def _profile(tmp_path, version: str, ports: tuple[int, int]) -> str:
+    path = tmp_path / f"{STACK}.yaml"
+    path.write_text(
+        f"""\
+name: {STACK}
+models:
+  tiny: {{path: bundled:tiny-fp32}}
+gateway: {{port: {ports[0]}, bind: [127.0.0.1, stack-gateway]}}
+services:
+  web:
+    kind: container
+    image: {REPOSITORY}:1
+    version: "{version}"
+    image_policy: pull
+    ports: ["127.0.0.1:{ports[1]}:8080"]
+    volumes: ["data:/data"]
+    health: {{http: /health, body: ok, timeout: 60}}
+volumes:
+  data: {{}}
+"""
+    )
+    return str(path)
+
+
+def _data(docker_client) -> list[str]:
+    out = docker_client.containers.run(
+        f"{REPOSITORY}:1",
+        ["cat", "/data/migrations", "/data/notes"],
+        volumes={VOLUME: {"bind": "/data"}},
+        remove=True,
+        entrypoint=[],
+    )
+    return out.decode().split()
+
+
+def _leftovers(docker_client) -> list[str]:
+    selector = {"label": UPGRADE}
+    return [c.name for c in docker_client.containers.list(all=True, filters=selector)] + [
+        v.name for v in docker_client.volumes.list(filters=selector)
+    ]
+
+
+def _running(docker_client):
+    container = docker_client.containers.get(CONTAINER)
+    return container.status, container.labels.get(VERSION), container.image.tags
+
+
+def test_a_working_step_carries_the_data_and_a_failing_one_changes_nothing(
+    tmp_path, ops_home, docker_client, versions_built, capsys
+):
+    ports = (free_port(), free_port())
+    path = _profile(tmp_path, "1", ports)
+    try:
+        assert main(["up", path]) == 0, capsys.readouterr().err
+        assert _running(docker_client)[:2] == ("running", "1")
+        docker_client.containers.get(CONTAINER).exec_run(["sh", "-c", "echo a-users-note > /data/notes"])
+        capsys.readouterr()
+
+        # A working step: the new version migrates a copy first, then the real data, once.
+        assert main(["upgrade", path, "web", "--to", "3", "--json"]) == 0, capsys.readouterr().err
+        out, err = capsys.readouterr()
+        report = json.loads(out)
+        assert (report["from_version"], report["to_version"], report["image"]) == (
+            "1",
+            "3",
+            f"{REPOSITORY}:3",
+        )
+        assert list(report["steps"]) == ["backup", "image", "copy", "trial", "switch"]
+        assert "trying it on a copy of its data" in err and "now runs 3" in err
+        assert _running(docker_client) == ("running", "3", [f"{REPOSITORY}:3"])
+        # The trial's migration ran on the scratch copy, which is gone; the real data migrated once.
+        assert _data(docker_client) == ["migrated-1", "migrated-3", "a-users-note"]
+        assert _leftovers(docker_client) == []
+        assert report["kept_in"] and json.loads(Path(report["kept_in"]).read_text())["web"] == {
+            "version": "3",
+            "over": "1",
+        }
+        # The choice is kept: `ops up` with the profile unchanged keeps version 3 as it is.
+        assert main(["up", path]) == 0
+        assert "web: keep (unchanged and running)" in capsys.readouterr().err
+        assert _running(docker_client)[:2] == ("running", "3")
+
+        # A failing step: refused in one line, version 3 still runs on the untouched data.
+        assert main(["upgrade", path, "web", "--to", "2"]) == 1
+        err = capsys.readouterr().err
+        first = err.split("error: ", 1)[1].splitlines()[0]
+        assert "upgrade of web to 2 refused: it failed on a copy of the data" in first
+        assert "3 still runs on its data" in first and "hint:" in err
+        assert _running(docker_client) == ("running", "3", [f"{REPOSITORY}:3"])
+        assert _data(docker_client) == ["migrated-1", "migrated-3", "a-users-note"]
+        assert _leftovers(docker_client) == []
+
+        # Bad input changes nothing either.
+        assert main(["upgrade", path, "web", "--to", "3"]) == 2
+        assert "already runs version 3" in capsys.readouterr().err
+
+        # `ops up` notices a version changed in the profile and goes the guarded way: refused too.
+        path = _profile(tmp_path, "2", ports)
+        assert main(["up", path]) == 1
+        err = capsys.readouterr().err
+        assert "the profile says version 2, it runs 3" in err and "refused" in err
+        assert "services.web.version back to 3" in err
+        assert _running(docker_client) == ("running", "3", [f"{REPOSITORY}:3"])
+        assert _data(docker_client) == ["migrated-1", "migrated-3", "a-users-note"]
+        assert _leftovers(docker_client) == []
+    finally:
+        main(["down", path, "--volumes", "--yes"])
+    assert VOLUME not in {v.name for v in docker_client.volumes.list()}
