@@ -147,3 +147,82 @@ def test_a_working_step_carries_the_data_and_a_failing_one_changes_nothing(
     finally:
         main(["down", path, "--volumes", "--yes"])
     assert VOLUME not in {v.name for v in docker_client.volumes.list()}
+
+
+# --- The real Open WebUI: 0.12.3 -> 0.12.4 -------------------------------------------------------
+
+OWUI_STACK = "upg-owui"
+OLD, NEW = "0.12.3", "0.12.4"
+
+
+def test_open_webui_upgrade_keeps_users_and_chats(tmp_path, ops_home, docker_client, base_image, capsys):
+    """The first run on a machine builds Open WebUI 0.12.3 from PyPI (about 10 minutes); 0.12.4 is
+    the recipe's default, whose earlier build (``ops-open-webui:local``) is tagged, not rebuilt."""
+    import httpx
+
+    from ops import plan as stack_plan
+    from ops.secrets import Secret
+    from ops.services import Account, openwebui
+    from ops.services.openwebui_users import ACCOUNTS
+    from ops.stack import GATEWAY_KEY
+    from ops.state import StackState
+
+    ui_port = free_port()
+    path = tmp_path / f"{OWUI_STACK}.yaml"
+    path.write_text(
+        f"""\
+name: {OWUI_STACK}
+models:
+  tiny: {{path: bundled:tiny-fp32}}
+gateway: {{port: {free_port()}, bind: [127.0.0.1, stack-gateway]}}
+services:
+  open-webui:
+    kind: open-webui
+    version: "{OLD}"
+    ports: ["127.0.0.1:{ui_port}:8080"]
+    volumes: ["data:/app/backend/data"]
+    health: {{http: /health, body: "true", timeout: 600}}
+volumes:
+  data: {{}}
+"""
+    )
+    url = f"http://127.0.0.1:{ui_port}"
+    container = f"ops-{OWUI_STACK}-open-webui"
+    try:
+        assert main(["up", str(path)]) == 0, capsys.readouterr().err
+        assert docker_client.containers.get(container).labels.get(VERSION) == OLD
+        assert httpx.get(f"{url}/api/version", timeout=10).json()["version"] == OLD
+        # People and their chats, made with the old version.
+        plan = stack_plan.load(str(path), ask_catalog=False)
+        state = StackState.for_stack(OWUI_STACK)
+        ctx = plan.wiring(state.secrets, state.secrets.get_or_create(GATEWAY_KEY)).for_service("open-webui")
+        people = [Account(f"P{i}", f"p{i}@{OWUI_STACK}.test", Secret(f"pw-{i}-long-enough")) for i in (1, 2)]
+        ACCOUNTS.create(ctx, url, people)
+        chats = {}
+        for person in people:
+            token = openwebui.sign_in(url, person.email, person.password)
+            headers = {"authorization": f"Bearer {token}"}
+            body = {"chat": {"title": f"chat of {person.name}", "messages": []}}
+            created = httpx.post(f"{url}/api/v1/chats/new", json=body, headers=headers, timeout=30)
+            assert created.status_code == 200, created.text
+            chats[person.email] = created.json()["id"]
+        capsys.readouterr()
+
+        assert main(["upgrade", str(path), "open-webui", "--to", NEW, "--json"]) == 0, capsys.readouterr().err
+        out, err = capsys.readouterr()
+        report = json.loads(out)
+        print(f"open-webui {OLD} -> {NEW}: {report['seconds']} s, steps {report['steps']}")
+        assert report["image"] == f"ops-open-webui:{NEW}" and "its chain works on the copy" in err
+        running = docker_client.containers.get(container)
+        assert running.labels.get(VERSION) == NEW and f"ops-open-webui:{NEW}" in running.image.tags
+        assert httpx.get(f"{url}/api/version", timeout=10).json()["version"] == NEW
+        # The same people sign in and find their chats.
+        for person in people:
+            token = openwebui.sign_in(url, person.email, person.password)
+            headers = {"authorization": f"Bearer {token}"}
+            got = httpx.get(f"{url}/api/v1/chats/{chats[person.email]}", headers=headers, timeout=30)
+            assert got.status_code == 200 and got.json()["title"] == f"chat of {person.name}"
+        assert {p.email for p in people} <= set(ACCOUNTS.existing(ctx, url))
+        assert _leftovers(docker_client) == []
+    finally:
+        main(["down", str(path), "--volumes", "--yes"])
