@@ -58,6 +58,7 @@ def _register() -> None:
         bench_stub,
         bench_up,
         bench_webgpu,
+        bundle,
         compare,
         credentials,
         doctor,

@@ -62,6 +62,8 @@ def _plain(value: Any) -> Any:
         return value.value
     if isinstance(value, Secret):
         return str(value)
+    if callable(getattr(value, "model_dump", None)):  # a profile's pydantic model (ModelPlan.spec)
+        return _plain(value.model_dump(mode="json"))
     return value
 
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ops.profiles.loader import LoadedProfile
 
 #: Groups in the order they are run and shown.
-GROUPS = ("host", "docker", "network", "models", "gateway", "services", "chain")
+GROUPS = ("host", "docker", "network", "models", "gateway", "services", "chain", "offline")
 DEFAULT_TIMEOUT = 15.0
 
 
@@ -273,6 +273,7 @@ from ops.doctor import (  # noqa: E402, F401
     images,
     models,
     network,
+    offline,
     reach,
     services,
 )

@@ -23,6 +23,10 @@ def ensure_service_image(
     from ops.images.policy import ensure_image
 
     recipe = service.recipe_dir
+    loaded = _loaded_from_bundle(client, service, policy or service.image_policy)
+    if loaded is not None:
+        say(f"{service.name}: image {service.build_tag} (loaded: {loaded[1]})")
+        return service.build_tag, loaded[0], "loaded"
     result = ensure_image(
         client,
         image=service.image or None,
@@ -44,3 +48,25 @@ def ensure_service_image(
             f"{service.name}: image {result.tag} vanished after it was made", hint="retry `ops up`"
         ) from None
     return result.tag, image_id, result.source
+
+
+def _loaded_from_bundle(client, service: ResolvedService, policy: str) -> tuple[str, str] | None:
+    """(image id, why) when the service's build is one ``ops bundle load`` loaded for its recipe as it
+    is now: used as it is, though this machine's CA bundle or missing host files (a wheel the
+    recipe takes from the host) would give another recipe hash (:mod:`ops.bundle.registry`)."""
+    from ops.bundle.registry import trusted
+
+    if policy == "pull" or not service.build_tag:
+        return None
+    if service.image and policy != "build":
+        try:
+            client.images.get(service.image)
+            return None  # the named image is here: the policy's own choice stands
+        except docker.errors.ImageNotFound:
+            pass
+        except docker.errors.DockerException:
+            return None  # the usual path says what is wrong
+    reason = trusted(client, service.build_tag, service.recipe_dir)
+    if reason is None:
+        return None
+    return client.images.get(service.build_tag).id, reason
