@@ -3,11 +3,13 @@
 
 Small images stand for the versions of a service (built once per machine from the test web image,
 itself from the ops base image): each writes a line to ``/data/migrations`` when it starts (its
-"migration"), and version 2 exits at once (a release whose migration fails).
+"migration"), and version 2 exits at once (a release whose migration fails), version 4 works on the copy and fails after
+the switch (the data it touched is put back).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -19,20 +21,32 @@ from tests.integration.hosts import free_port
 from tests.integration.webimage import derived_image, web_image  # noqa: F401  (fixture)
 
 STACK = "upg"
-REPOSITORY = "ops-test-upgrade"
 VOLUME = f"ops-{STACK}-data"
 CONTAINER = f"ops-{STACK}-web"
-#: Each version's start: its migration line, then the web server (version 2 fails instead).
+
+
+def _migrate(version: str) -> str:
+    """A migration: a line in /data/migrations, written once (a migration that ran is not run again)."""
+    return f"grep -qsx migrated-{version} /data/migrations || echo migrated-{version} >> /data/migrations"
+
+
+#: Each version's start: its migration, then the web server (version 2 fails instead).
+SERVE = "exec python3 -m http.server 8080 --bind 0.0.0.0"
 STARTS = {
-    "1": "echo migrated-1 >> /data/migrations && exec python3 -m http.server 8080 --bind 0.0.0.0",
-    "2": "echo migrated-2 >> /data/migrations && echo 'migration failed' >&2 && exit 3",
-    "3": "echo migrated-3 >> /data/migrations && exec python3 -m http.server 8080 --bind 0.0.0.0",
+    "1": f"{_migrate('1')}; {SERVE}",
+    "2": f"{_migrate('2')}; echo 'migration failed' >&2; exit 3",
+    "3": f"{_migrate('3')}; {SERVE}",
+    # Works on the copy (the trial container's host name is web-upgrade), fails on the real data.
+    "4": f"{_migrate('4')}; if [ $(hostname) = web ]; then exit 4; fi; {SERVE}",
 }
+
+#: The images' name changes with what they do, so a changed test never runs an older build.
+REPOSITORY = "ops-test-upgrade-" + hashlib.sha256(repr(STARTS).encode()).hexdigest()[:8]
 
 
 @pytest.fixture
 def versions_built(docker_client, web_image):  # noqa: F811
-    """``ops-test-upgrade:1``, ``:2`` (fails at start) and ``:3``."""
+    """``REPOSITORY:1`` to ``:4`` (2 fails at start, 4 fails only as the real container)."""
     for version, start in STARTS.items():
         dockerfile = f'FROM {web_image}\nCMD ["sh", "-c", "{start}"]\n'
         derived_image(docker_client, f"{REPOSITORY}:{version}", dockerfile)
@@ -130,6 +144,18 @@ def test_a_working_step_carries_the_data_and_a_failing_one_changes_nothing(
         assert _running(docker_client) == ("running", "3", [f"{REPOSITORY}:3"])
         assert _data(docker_client) == ["migrated-1", "migrated-3", "a-users-note"]
         assert _leftovers(docker_client) == []
+
+        # Fine on the copy, failing on the real data: the data is put back, version 3 runs again.
+        assert main(["upgrade", path, "web", "--to", "4"]) == 1
+        err = capsys.readouterr().err
+        assert "upgrade of web to 4 refused: it failed after the switch" in err
+        assert "putting 3 back" in err and "3 runs again on its data as it was" in err
+        assert _running(docker_client) == ("running", "3", [f"{REPOSITORY}:3"])
+        assert _data(docker_client) == ["migrated-1", "migrated-3", "a-users-note"]
+        assert _leftovers(docker_client) == []
+        assert [
+            c.name for c in docker_client.containers.list(all=True, filters={"label": f"ops.stack={STACK}"})
+        ] == [CONTAINER]
 
         # Bad input changes nothing either.
         assert main(["upgrade", path, "web", "--to", "3"]) == 2
