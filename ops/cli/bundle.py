@@ -50,7 +50,9 @@ def _bar(json_: bool) -> Iterator[_Bar]:
         TransferSpeedColumn(),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=output.err, transient=False, disable=json_) as progress:
+    with Progress(
+        *columns, console=output.err, transient=False, disable=json_ or not output.err.is_terminal
+    ) as progress:
         yield _Bar(progress)
 
 
