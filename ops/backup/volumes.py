@@ -24,6 +24,7 @@ import os
 import tarfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import IO
 
 import docker.errors
 import requests
@@ -107,7 +108,20 @@ def import_volume(
     and nothing is written.
     """
     with open(source, "rb") as stream:
-        _fill(client, volume, _Counting(stream, progress), image, volume_labels)
+        import_stream(client, volume, stream, image, volume_labels=volume_labels, progress=progress)
+
+
+def import_stream(
+    client,
+    volume: str,
+    stream: IO[bytes] | io.RawIOBase,
+    image: str | None = None,
+    *,
+    volume_labels: Mapping[str, str] | None = None,
+    progress: Progress | None = None,
+) -> None:
+    """:func:`import_volume` from an open stream (a member of an archive) instead of a file."""
+    _fill(client, volume, _Counting(stream, progress), image, volume_labels)
 
 
 def copy_volume(

@@ -49,6 +49,7 @@ def _root(
 def _register() -> None:
     # Imported here so each command module can import `app` from this package.
     from ops.cli import (  # noqa: F401
+        backup,
         bench,
         bench_classroom,
         bench_doctor,
