@@ -101,6 +101,15 @@ class CreateResult:
     wheels: list[str]
     left_out: list[LeftOut] = field(default_factory=list)
 
+    @property
+    def bootstrap(self) -> str:
+        """The commands that install ops on a fresh machine from the bundle itself, then load it."""
+        name = self.path.name
+        if not self.wheels:
+            return f"ops bundle load {name}"
+        unpack = f"tar -x{'z' if self.compressed else ''}f {name} {bundle.WHEELS_DIR}"
+        return f"{unpack} && {wheels.install_command(Path(bundle.WHEELS_DIR))} && ops bundle load {name}"
+
 
 def contents(plan: StackPlan) -> Contents:
     """What a bundle of ``plan`` holds; a plan with nothing to carry is a usage error."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -83,7 +84,7 @@ def create_command(
             build_progress=None if json_ else for_model,
         )
     if json_:
-        output.emit_json(result)
+        output.emit_json({**dataclasses.asdict(result), "bootstrap": result.bootstrap})
         return
     output.line(f"wrote {result.path} ({result.bytes / 1e9:.2f} GB) in {result.seconds:.0f} s")
     for image in result.images:
@@ -95,6 +96,8 @@ def create_command(
     for left in result.left_out:
         output.note(f"  left out: {left.what}: {left.reason}")
     output.line(f"on the offline machine: ops bundle load {result.path.name}")
+    if result.wheels:
+        output.line(f"on a machine without ops: {result.bootstrap}")
 
 
 @bundle_app.command("load")

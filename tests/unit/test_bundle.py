@@ -4,6 +4,7 @@ changed, a bundle without images loaded end to end, the loaded-image record, and
 from __future__ import annotations
 
 import json
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -81,7 +82,11 @@ def made(tmp_path, cache, monkeypatch) -> tuple[Path, Path]:
     monkeypatch.setattr("ops.models.recipes.build.ensure_models", lambda *a, **k: {})
     plan = stack_plan.load(str(profile(tmp_path, RECIPE_PROFILE)), ask_catalog=False)
     out = tmp_path / "carry.opsbundle"
-    bundle_create.create(plan, out)
+    result = bundle_create.create(plan, out)
+    assert result.bootstrap == (
+        "tar -xf carry.opsbundle wheels && python -m pip install --no-index --find-links wheels ops-workshop"
+        " && ops bundle load carry.opsbundle"
+    )
     return out, folder
 
 
@@ -104,6 +109,14 @@ def test_the_manifest_names_every_member_and_what_was_left_out(made):
         "wheels/ops_workshop-9.9-py3-none-any.whl",
     }
     assert not list(out.parent.glob(".ops-bundle-*")), "the work folder is removed"
+
+
+def test_the_wheels_come_out_of_a_bundle_with_plain_tar(made, tmp_path):
+    out, _folder = made
+    unpack = tmp_path / "unpack"
+    unpack.mkdir()
+    subprocess.run(["tar", "-xf", str(out), "wheels"], cwd=unpack, check=True)
+    assert [p.name for p in (unpack / "wheels").iterdir()] == ["ops_workshop-9.9-py3-none-any.whl"]
 
 
 def test_a_bundle_without_images_loads_where_ops_finds_it(made, tmp_path, monkeypatch):
