@@ -107,15 +107,15 @@ def take(
     say: Say,
     progress: Progress | None = None,
     settings: Settings | None = None,
-    lock: bool = False,
+    locked: bool = False,
 ) -> BackupReport:
     """Back up the stack of ``plan`` to ``output`` (0600); returns what was written.
 
     ``secrets``: include the secrets, encrypted with ``passphrase`` (required then). A passphrase
     also seals the manifest (a changed archive is refused at restore); without one (``secrets=False``
-    only) the archive's checksums still detect corruption. ``lock``: take the stack's lock (no
-    ``up`` or ``down`` meanwhile) for the copy; a caller that holds it already (``ops upgrade``)
-    leaves it False (the lock is not re-entrant).
+    only) the archive's checksums still detect corruption. The stack's lock is held for the
+    copy (no ``up`` or ``down`` meanwhile) unless ``locked``: the caller holds it already (``ops up``
+    upgrading a service), and the lock is not re-entrant.
     """
     profile_bytes = Path(plan.path).read_bytes() if Path(plan.path).is_file() else b""
     profile = {"name": plan.name, "path": str(plan.path), "sha256": hashlib.sha256(profile_bytes).hexdigest()}
@@ -134,7 +134,7 @@ def take(
         settings=settings,
         extra_meta={"profile": profile, "services": services},
         need_docker=bool(plan.services),
-        lock=lock,
+        locked=locked,
     )
 
 
@@ -150,7 +150,7 @@ def snapshot(
     settings: Settings | None = None,
     extra_meta: dict[str, Any] | None = None,
     need_docker: bool = True,
-    lock: bool = False,
+    locked: bool = False,
 ) -> BackupReport:
     """Back up stack ``stack``: the volumes in ``wanted`` that exist, every volume labelled with the
     stack, its state; :func:`take` for a plan, ``ops restore --force`` for a stack without one."""
@@ -169,7 +169,7 @@ def snapshot(
     salt = os.urandom(16)
     meta: dict[str, Any] = {"stack": stack, **(extra_meta or {})}
     with _scratch(output.parent) as tmp:
-        with stack_lock(state) if lock else contextlib.nullcontext():
+        with contextlib.nullcontext() if locked else stack_lock(state):
             copies, paused, images = _copy_volumes(stack, wanted, tmp, say, progress, need_docker)
             files = _state_files(state, tmp)
             box = _box(state, passphrase) if secrets and passphrase else None

@@ -98,7 +98,6 @@ def backup_command(
             passphrase=secret,
             say=lambda text: output.note(f"  {text}", style="dim"),
             progress=progress,
-            lock=True,
         )
     if json_:
         output.emit_json(report)

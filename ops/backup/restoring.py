@@ -129,6 +129,7 @@ def restore(
                 progress=progress,
                 settings=settings,
                 extra_meta={"reason": f"before ops restore {path.name} --force"},
+                locked=True,
             ).path
             for name in live:
                 client.volumes.get(name).remove()  # type: ignore[union-attr]
