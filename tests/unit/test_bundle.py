@@ -327,3 +327,47 @@ def test_a_required_catalog_model_is_never_ready_offline(tmp_path, cache):
     )
     found = readiness.readiness(plan, None)
     assert not found.ok and "needs the network" in found.gaps[0].reason
+
+
+def test_ops_up_uses_a_loaded_build_without_building_until_the_recipe_changes(tmp_path, monkeypatch):
+    from ops.images import policy
+    from ops.images.service import ensure_service_image
+
+    recipe = tmp_path / "web"
+    recipe.mkdir()
+    (recipe / "Dockerfile").write_text("FROM x\n")
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        'name: p\nmodels:\n  tiny: {path: "bundled:tiny-fp32"}\nservices:\n'
+        "  web: {kind: container, build: {context: web}, image_policy: build}\n"
+    )
+    service = stack_plan.load(str(path), ask_catalog=False).services["web"]
+    settings = Settings.from_env()
+    registry.record(
+        settings,
+        {
+            service.build_tag: {
+                "id": "sha256:aa",
+                "recipe_digest": registry.recipe_digest(recipe),
+                "bundle": "b",
+            }
+        },
+        {"file": "b"},
+    )
+    calls = []
+
+    def policy_run(client, **kwargs):
+        calls.append(kwargs["build_tag"])
+        return policy.ImageResult(kwargs["build_tag"], "built", "built")
+
+    monkeypatch.setattr(policy, "ensure_image", policy_run)
+    client = _Client({service.build_tag: "sha256:aa"})
+    assert ensure_service_image(client, service, lambda _l: None) == (
+        service.build_tag,
+        "sha256:aa",
+        "loaded",
+    )
+    assert calls == []
+    (recipe / "Dockerfile").write_text("FROM y\n")
+    assert ensure_service_image(client, service, lambda _l: None)[2] == "built"
+    assert calls == [service.build_tag]
