@@ -13,12 +13,14 @@ says the version it was chosen over. Changing the profile's version later wins a
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ops import reconcile, versions
-from ops.errors import OpsError
+from ops.errors import OpsError, UsageError
 from ops.host import process
 from ops.locks import file_lock
 from ops.network import host_reach
@@ -58,18 +60,23 @@ def upgrade(
     check_request(plan, service, to)  # before Docker is asked anything
     settings = settings or Settings.from_env()
     state = StackState.for_stack(plan.name, settings)
-    client = connect(work_timeout=300.0)
+    client = connect(work_timeout=600.0)  # a volume copy answers when it is done
+    decision = decide(plan, service, to, reconcile.containers(client, plan.name))
+    if not process.status(state, timeout=2).running:
+        raise UsageError(
+            f"stack {plan.name} is not up: its model host is not running (the new version's chain needs it)",
+            hint=f"run `ops up {plan.name}` first",
+        )
+    # `ops backup` holds the stack's lock itself: the backup comes before this upgrade takes it.
+    started = time.monotonic()
+    taken = _backup(plan, state, decision, say, backup, locked=False)
+    took = round(time.monotonic() - started, 1)
     with file_lock(state.root / LOCK_FILE):
-        decision = decide(plan, service, to, reconcile.containers(client, plan.name))
-        host = process.status(state, timeout=2)
-        if not host.running:
-            raise UpgradeRefused(
-                f"the model host of stack {plan.name} is not running: the new version's chain cannot be checked",
-                hint=f"run `ops up {plan.name}` first",
-            )
+        decision = decide(plan, service, to, reconcile.containers(client, plan.name))  # still so?
         ctx = _context(plan, state)
         alias = host_reach(plan.gateway.bind, plan.name, client).alias
-        report = run(client, decision, ctx, alias, say, lambda: _backup(plan, state, decision, say, backup))
+        report = run(client, decision, ctx, alias, say, lambda: taken)
+        report.steps["backup"], report.seconds = took, round(report.seconds + took, 1)
         kept = state.root / versions.OVERRIDES_FILE
         chosen = versions.read_overrides(kept).get(service)
         over = chosen[1] if chosen and chosen[0] == decision.service.version else decision.service.version
@@ -125,29 +132,43 @@ def _wait_for_host(state: StackState, say: Say) -> None:
 
 
 def _backup_of(plan: StackPlan, state: StackState, decision: Decision, say: Say) -> Callable[[], Path | None]:
-    return lambda: _backup(plan, state, decision, say, True)
+    return lambda: _backup(plan, state, decision, say, True, locked=True)
 
 
-def _backup(plan: StackPlan, state: StackState, decision: Decision, say: Say, wanted: bool) -> Path | None:
-    """The stack's volumes (no secrets) into ``<state>/backups/``, before anything changes; its path."""
+def _backup(
+    plan: StackPlan, state: StackState, decision: Decision, say: Say, wanted: bool, locked: bool
+) -> Path | None:
+    """The stack's volumes (no secrets) into ``<state>/backups/``, before anything changes; its path.
+
+    ``locked``: the caller (``ops up``) holds the stack's lock, which ``ops backup`` would wait for.
+    """
     if not wanted:
         say("backup: skipped (--no-backup)")
         return None
     try:
-        from ops.backup import take  # type: ignore[attr-defined]
+        from ops.backup import take
     except ImportError:
-        say(
-            "backup: ops backup is not available in this version; the copy kept at the switch is the safety net"
-        )
+        say("backup: ops backup is not available here; the copy kept at the switch is the safety net")
         return None
+    extra: dict[str, Any] = {}
+    if locked:
+        if "locked" not in inspect.signature(take).parameters:
+            say(
+                "backup: skipped inside `ops up` (ops backup waits for the stack lock ops up holds); "
+                "the copy kept at the switch is the safety net"
+            )
+            return None
+        extra["locked"] = True
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    output = state.root / "backups" / f"{plan.name}-before-{decision.name}-{decision.target}-{stamp}.tar"
+    output = (
+        state.root / "backups" / f"{plan.name}-before-{decision.name}-{decision.target}-{stamp}.backup.tgz"
+    )
     try:
-        take(plan, output, secrets=False, passphrase=None, say=say)
+        take(plan, output, secrets=False, passphrase=None, say=say, **extra)
     except OpsError as exc:
         raise UpgradeRefused(
-            f"upgrade of {decision.name} refused: the backup before it failed: {exc.message}",
+            f"upgrade of {decision.name} to {decision.target} refused: the backup before it failed: {exc.message}",
             hint=exc.hint or "fix the backup first (`ops backup`), or pass --no-backup",
         ) from None
-    say(f"backup: {output}")
+    say(f"backup: {output} (volumes, no secrets)")
     return output

@@ -19,6 +19,7 @@ import requests
 from docker.types import Mount as DockerMount
 
 from ops import labels
+from ops.backup.volumes import copy_volume as stream_copy
 from ops.errors import DockerError
 from ops.images.base import BASE_IMAGE
 from ops.profiles.mappings import PortMapping
@@ -40,15 +41,9 @@ def scratch_name(stack: str, service: str, run: str, role: str, index: int) -> s
     return f"ops-upgrade-{stack}-{service}-{run}-{role}{index}"
 
 
-def make_volume(client, name: str, run: str) -> str:
-    """Create scratch volume ``name`` labelled with run ``run``."""
-    with _refused(f"create volume {name}"):
-        client.volumes.create(name, labels={labels.UPGRADE: run})
-    return name
-
-
 def copy_image(client, fallback: str) -> str:
-    """The image copies run in: the ops base image when present, else ``fallback`` (the service's)."""
+    """The image a put-back runs ``sh`` in: the ops base image when present, else ``fallback``
+    (the old version's image)."""
     try:
         client.images.get(BASE_IMAGE)
         return BASE_IMAGE
@@ -58,7 +53,7 @@ def copy_image(client, fallback: str) -> str:
 
 def copy_volume(client, source: str, target: str, image: str) -> None:
     """Make volume ``target`` an exact copy of volume ``source`` (owners, modes, times); ``target``'s
-    own files are deleted first."""
+    own files are deleted first (the put-back after a failed switch: the real volume is not empty)."""
     script = "find /to -mindepth 1 -delete && cp -a /from/. /to/"
     try:
         client.containers.run(
@@ -89,17 +84,12 @@ def copy_volume(client, source: str, target: str, image: str) -> None:
         ) from None
 
 
-def copy_to_new(client, source: str, target: str, run: str, helper: str) -> str:
+def copy_to_new(client, source: str, target: str, run: str) -> str:
     """Copy volume ``source`` into a new scratch volume ``target`` of run ``run``; returns ``target``.
 
-    ``ops backup``'s volume copy streams it between two never-started containers; without it (an
-    ``ops`` that has no backup yet) a copy container of ``helper`` does it.
+    ``ops backup``'s volume copy: a tar streamed between two never-started containers of an empty
+    image (nothing runs, owners and modes kept).
     """
-    try:
-        from ops.backup.volumes import copy_volume as stream_copy
-    except ImportError:
-        copy_volume(client, source, make_volume(client, target, run), helper)
-        return target
     stream_copy(client, source, target, volume_labels={labels.UPGRADE: run})
     return target
 

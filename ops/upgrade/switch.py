@@ -94,7 +94,7 @@ def run(
             with scratch.paused(old, say):
                 for i, volume in enumerate(data):
                     copy = scratch.scratch_name(decision.stack, name, run_id, "trial", i)
-                    copies[volume] = scratch.copy_to_new(client, volume, copy, run_id, helper)
+                    copies[volume] = scratch.copy_to_new(client, volume, copy, run_id)
         with timed(report, "trial", say):
             _trial(client, decision, ctx, scratch.trial_spec(spec, copies, scratch.free_port()), run_id, say)
         with timed(report, "switch", say):
@@ -143,7 +143,7 @@ def _switch(
         say(f"{name}: {decision.current} stopped")
         for i, volume in enumerate(data):
             keep = scratch.scratch_name(decision.stack, name, run_id, "keep", i)
-            kept[volume] = scratch.copy_to_new(client, volume, keep, run_id, helper)
+            kept[volume] = scratch.copy_to_new(client, volume, keep, run_id)
         old.rename(f"{real_name}-before-upgrade-{run_id}")
         renamed = touched = True
         volumes.hand_over(client, spec, set(data), say)

@@ -10,6 +10,7 @@ the switch (the data it touched is put back).
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 from pathlib import Path
 
@@ -84,6 +85,7 @@ def _data(docker_client) -> list[str]:
         volumes={VOLUME: {"bind": "/data"}},
         remove=True,
         entrypoint=[],
+        network_mode="none",
     )
     return out.decode().split()
 
@@ -121,6 +123,10 @@ def test_a_working_step_carries_the_data_and_a_failing_one_changes_nothing(
             f"{REPOSITORY}:3",
         )
         assert list(report["steps"]) == ["backup", "image", "copy", "trial", "switch"]
+        if hasattr(importlib.import_module("ops.backup"), "take"):  # `ops backup` is there
+            backup = Path(report["backup"])
+            assert backup.is_file() and backup.parent == ops_home / "stacks" / STACK / "backups"
+            assert oct(backup.stat().st_mode & 0o777) == "0o600"
         assert "trying it on a copy of its data" in err and "now runs 3" in err
         assert _running(docker_client) == ("running", "3", [f"{REPOSITORY}:3"])
         # The trial's migration ran on the scratch copy, which is gone; the real data migrated once.
