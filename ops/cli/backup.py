@@ -51,7 +51,17 @@ def passphrase(file: Path | None, *, confirm: bool, required: bool) -> str | Non
 def _bar() -> Iterator[Callable[[str, int], None]]:
     """A progress bar on stderr: bytes copied, per step."""
     columns = (SpinnerColumn(), TextColumn("{task.description}"), DownloadColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=output.err, transient=True) as bar:
+    # Nothing but the bar on stderr: no redirection of stdout (the --json result goes there), and no
+    # bar at all when stderr is not a terminal (logs and pipes get the notes only).
+    bar = Progress(
+        *columns,
+        console=output.err,
+        transient=True,
+        redirect_stdout=False,
+        redirect_stderr=False,
+        disable=not output.err.is_terminal,
+    )
+    with bar:
         tasks: dict[str, object] = {}
 
         def advance(description: str, count: int) -> None:
@@ -60,6 +70,10 @@ def _bar() -> Iterator[Callable[[str, int], None]]:
             bar.update(tasks[description], advance=count)  # type: ignore[arg-type]
 
         yield advance
+
+
+def _size(count: int) -> str:
+    return f"{count / 1e6:.1f} MB" if count >= 100_000 else f"{count / 1e3:.1f} kB"
 
 
 @app.command("backup")
@@ -103,13 +117,10 @@ def backup_command(
         output.emit_json(report)
         return
     output.line(f"backup of stack {report.stack} written to {report.path}", style="green")
-    output.line(
-        f"  {report.size_bytes / 1e6:.1f} MB in {report.seconds:.1f} s; {len(report.volumes)} volume(s)"
-    )
+    output.line(f"  {_size(report.size_bytes)} in {report.seconds:.1f} s; {len(report.volumes)} volume(s)")
     for copy in report.volumes:
         output.line(
-            f"  volume {copy.name}: {copy.bytes / 1e6:.1f} MB"
-            + (f" ({copy.service})" if copy.service else "")
+            f"  volume {copy.name}: {_size(copy.bytes)}" + (f" ({copy.service})" if copy.service else "")
         )
     for service, seconds in report.paused.items():
         output.line(f"  {service}: paused {seconds:.2f} s for a consistent copy")
