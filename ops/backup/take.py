@@ -29,7 +29,7 @@ import shutil
 import sqlite3
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -270,7 +270,8 @@ def _copy_volumes(stack: str, wanted: tuple[str, ...], tmp: Path, say: Say, prog
 
 
 @contextlib.contextmanager
-def _paused(container):
+def _paused(container) -> Iterator[Callable[[], float]]:
+    """``docker pause`` for the block (unpaused whatever happens); yields the seconds it lasted, once over."""
     started = time.monotonic()
     ended: list[float] = []
     container.pause()

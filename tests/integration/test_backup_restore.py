@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import re
+import sys
 import tarfile
 import uuid
 from pathlib import Path
@@ -123,7 +124,7 @@ def test_1_backup_of_the_running_stack_then_down_volumes_restore_up_finds_users_
 
     monkeypatch.setenv("OPS_BACKUP_PASSPHRASE", PASSPHRASE)
     code, out, err = run(capsys, "backup", str(stack["path"]), "-o", str(archive_path))
-    print(out, err)
+    sys.__stdout__.write(out + err)  # shown with -s, not captured again
     assert code == 0, err
     paused = re.search(rf"{SERVICE}: paused ([\d.]+) s", out)
     assert paused and 0 < float(paused.group(1)) < 10, out
@@ -145,7 +146,7 @@ def test_1_backup_of_the_running_stack_then_down_volumes_restore_up_finds_users_
     lifecycle.down(resolve(stack["loaded"], ask_catalog=False), remove_volumes=True)
     assert volumes_of(docker_client, STACK) == set()
     code, out, err = run(capsys, "restore", str(archive_path), "--json")
-    print(out, err)
+    sys.__stdout__.write(out + err)  # shown with -s, not captured again
     assert code == 0, err
     report = json.loads(out)
     assert report["volumes"] == [f"ops-{STACK}-data"] and report["secrets"] == "restored"
@@ -227,7 +228,7 @@ def test_3_restore_over_live_data_is_refused_and_force_backs_it_up_first(
     assert StackState.for_stack(STACK).secrets.path.read_bytes() == secrets_before
 
     code, out, err = run(capsys, "restore", str(archive_path), "--force", "--json")
-    print(out, err)
+    sys.__stdout__.write(out + err)  # shown with -s, not captured again
     assert code == 0, err
     report = json.loads(out)
     safety = Path(report["safety_backup"])
@@ -243,7 +244,7 @@ def test_4_restore_as_another_name_comes_up_with_the_same_users(
 ):
     monkeypatch.setenv("OPS_BACKUP_PASSPHRASE", PASSPHRASE)
     code, out, err = run(capsys, "restore", str(archive_path), "--as", OTHER)
-    print(out, err)
+    sys.__stdout__.write(out + err)  # shown with -s, not captured again
     assert code == 0, err
     assert f"name: {OTHER}" in out
     assert volumes_of(docker_client, OTHER) == {f"ops-{OTHER}-data"}
