@@ -90,7 +90,11 @@ def load(
         for name, stream, _size in archive.read_members(path, manifest):
             if name == bundle.IMAGES_MEMBER:
                 assert client is not None  # the manifest names images, so there is a client
-                loaded = _docker_load(client, stream, meter)
+                if _all_here(client, images):  # only tags to set: the member is still read and checked
+                    _retag(client, images)
+                    loaded = [str(i["tag"]) for i in images]
+                else:
+                    loaded = _docker_load(client, stream, meter)
                 continue
             target = stage / name
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -200,6 +204,26 @@ def _docker_load(client, stream, meter: Meter) -> list[str]:
             f"docker load failed: {detail}", hint="see the dockerd log; is the disk full?"
         ) from None
     return loaded
+
+
+def _all_here(client, images: list[dict[str, Any]]) -> bool:
+    """Every image of the bundle is on this daemon already, by id (a second load, or a re-made tag)."""
+    import docker.errors
+
+    for image in images:
+        try:
+            client.images.get(str(image["id"]))
+        except docker.errors.ImageNotFound:
+            return False
+    return True
+
+
+def _retag(client, images: list[dict[str, Any]]) -> None:
+    from docker.utils import parse_repository_tag
+
+    for image in images:
+        repository, tag = parse_repository_tag(str(image["tag"]))
+        client.images.get(str(image["id"])).tag(repository, tag or "latest")
 
 
 def _check_loaded(client, images: list[dict[str, Any]], path: Path) -> None:

@@ -174,6 +174,12 @@ def test_a_bundle_brings_the_profile_up_with_the_package_index_blocked_and_no_bu
         down = ops(["down", str(profile), "--volumes", "--yes"], env)
         assert down.returncode == 0, down.stderr
 
+    # Loaded again while its image is here: nothing changes (the tag is set again, the model kept).
+    assert main(["bundle", "load", str(out), "--json"]) == 0, capsys.readouterr().err
+    again = json.loads(capsys.readouterr().out)
+    assert again["models"] == [] and again["models_kept"] == loaded["models"]
+    assert docker_client.images.get(tag).id == bundled_id
+
     # A fresh virtual environment installs ops from the wheelhouse alone.
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
