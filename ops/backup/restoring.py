@@ -12,7 +12,7 @@ Order, so that a bad archive or a refusal changes nothing:
 5. then the volumes are written (new volumes, labelled with the target stack); a failure removes
    the volumes this restore made; the state files come last.
 
-State files already in the target (``participants.json``, ``usage.sqlite``) are kept unless
+State files already in the target (``participants.json``, ``versions.json``, ``usage.sqlite``) are kept unless
 ``force``: after ``ops down --volumes`` on the same machine they are newer than the archive's.
 """
 
@@ -27,7 +27,7 @@ from pathlib import Path
 
 from ops import archive, reconcile
 from ops.backup import secretbox
-from ops.backup.take import BOX, Progress, Say, default_output, snapshot, stack_lock
+from ops.backup.take import BOX, STATE_FILES, Progress, Say, default_output, snapshot, stack_lock
 from ops.backup.volumes import HELPER_SERVICE, import_stream, is_empty
 from ops.errors import ConflictError, UsageError
 from ops.private import open_private, private_dir
@@ -208,7 +208,7 @@ def _check(client, stack: str, state: StackState, targets, box: dict[str, bytes]
             there = state.root / name
             if name != "secrets.json" and there.is_file() and there.read_bytes() != data:
                 differing.append(name)
-    present = [n for n in ("participants.json", "usage.sqlite") if (state.root / n).is_file()]
+    present = [n for n in STATE_FILES if (state.root / n).is_file()]
     return live, differing, present
 
 

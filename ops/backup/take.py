@@ -5,8 +5,9 @@ What an archive holds (members of an :mod:`ops.archive` of kind ``backup``):
 - ``volumes/<key>.tar``: each named volume of the stack (those the plan's services mount, and every
   other volume labelled with the stack: the ones ``ops up`` made for the ``VOLUME``s an image
   declares), ``<key>`` being its name without ``ops-<stack>-``, so a restore can rename it;
-- ``state/participants.json`` (the roster's changes) and ``state/usage.sqlite`` (the gateway's
-  usage records, copied with SQLite's backup API: a consistent copy while the gateway writes);
+- ``state/participants.json`` (the roster's changes), ``state/versions.json`` (the versions ``ops
+  upgrade --to`` chose) and ``state/usage.sqlite`` (the gateway's usage records, copied with SQLite's
+  backup API: a consistent copy while the gateway writes);
 - ``secrets.box``: ``secrets.json`` and the ``tls/`` folder (the room's CA and its key), encrypted
   with the passphrase (:mod:`ops.backup.secretbox`); left out with ``secrets=False``;
 - never the model host's pid, log, ``host.json`` (``ops up`` writes them again) nor earlier backups.
@@ -43,13 +44,16 @@ from ops.private import private_dir
 from ops.settings import Settings
 from ops.stack import SETUP_DONE_PREFIX
 from ops.state import StackState
+from ops.versions import OVERRIDES_FILE
 
 Say = Callable[[str], None]
 #: ``progress(description, bytes_done_since_last_call)``.
 Progress = Callable[[str, int], None]
 
 BOX = "secrets.box"
-STATE_FILES = ("participants.json", "usage.sqlite")
+#: The state files an archive carries: the roster's changes, the versions ``ops upgrade --to`` chose
+#: (the restored data was migrated to them), and the gateway's usage records (SQLite).
+STATE_FILES = ("participants.json", OVERRIDES_FILE, "usage.sqlite")
 #: A passphrase shorter than this is refused when it encrypts (any length opens).
 MIN_PASSPHRASE = 8
 
@@ -285,13 +289,14 @@ def _paused(container) -> Iterator[Callable[[], float]]:
 def _state_files(state: StackState, tmp: Path) -> dict[str, Path]:
     """Consistent copies of the state files that exist (``usage.sqlite`` by SQLite's backup API)."""
     files: dict[str, Path] = {}
-    roster = state.root / "participants.json"
-    if roster.is_file():
-        shutil.copyfile(roster, tmp / "participants.json")
-        files["participants.json"] = tmp / "participants.json"
+    for name in STATE_FILES:
+        plain = state.root / name
+        if name != "usage.sqlite" and plain.is_file():  # each is replaced whole by its writer: no torn copy
+            shutil.copyfile(plain, tmp / name)
+            files[name] = tmp / name
     if state.usage_db.is_file():
         copy = tmp / "usage.sqlite"
-        source = sqlite3.connect(f"file:{state.usage_db}?mode=ro", uri=True)
+        source = sqlite3.connect(state.usage_db.absolute().as_uri() + "?mode=ro", uri=True)
         target = sqlite3.connect(copy)
         try:
             with target:

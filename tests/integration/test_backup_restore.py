@@ -222,6 +222,16 @@ def test_3_restore_over_live_data_is_refused_and_force_backs_it_up_first(
     code, _, err = run(capsys, "restore", str(archive_path))
     assert code == 6 and "has containers" in err and f"ops down {STACK}" in err, err
     lifecycle.down(resolve(stack["loaded"], ask_catalog=False))  # volumes kept: live data
+    # A stopped stack backs up too, without a pause; --no-secrets needs no passphrase and says so.
+    monkeypatch.delenv("OPS_BACKUP_PASSPHRASE")
+    stopped = stack["folder"] / "stopped.backup.tgz"
+    code, out, err = run(capsys, "backup", str(stack["path"]), "-o", str(stopped), "--no-secrets", "--json")
+    assert code == 0, err
+    made = json.loads(out)
+    assert made["paused"] == {} and not made["secrets"] and not made["sealed"]
+    assert [v["name"] for v in made["volumes"]] == [f"ops-{STACK}-data"]
+    assert archive.verify(stopped, kind="backup").meta["secrets"] == "left out"
+    monkeypatch.setenv("OPS_BACKUP_PASSPHRASE", PASSPHRASE)
     secrets_before = StackState.for_stack(STACK).secrets.path.read_bytes()
     code, _, err = run(capsys, "restore", str(archive_path))
     assert code == 6 and "holds data" in err and "--force" in err, err

@@ -26,6 +26,7 @@ def make_stack(name: str = "src") -> StackState:
     state.secrets.set("open-webui-admin-password", ADMIN)
     state.secrets.set("setup-done:open-webui", "1")
     (state.root / "participants.json").write_text('{"added": ["zoe"], "removed": []}')
+    (state.root / "versions.json").write_text('{"open-webui": {"version": "0.12.4"}}')
     (state.root / "tls").mkdir()
     (state.root / "tls" / "ca.key").write_text("-----BEGIN PRIVATE KEY----- secret-ca-key")
     with sqlite3.connect(state.usage_db) as db:
@@ -60,7 +61,12 @@ def test_a_backup_holds_the_state_and_encrypted_secrets_never_logs_nor_pids(tmp_
     out, report = backup(tmp_path)
     manifest = archive.verify(out, kind="backup")
     assert manifest.sealed and report.secrets and report.sealed
-    assert set(manifest.files) == {"secrets.box", "state/participants.json", "state/usage.sqlite"}
+    assert set(manifest.files) == {
+        "secrets.box",
+        "state/participants.json",
+        "state/versions.json",
+        "state/usage.sqlite",
+    }
     assert manifest.meta["secrets"] == "included" and manifest.meta["setup_done"] == ["setup-done:open-webui"]
     clear = gzip.decompress(out.read_bytes())
     assert ADMIN.encode() not in clear and b"secret-ca-key" not in clear and b"a log" not in clear
@@ -89,6 +95,7 @@ def test_restore_as_another_stack_writes_state_and_secrets(tmp_path):
     assert state.secrets.get("open-webui-admin-password").reveal() == ADMIN
     assert (state.root / "tls" / "ca.key").read_text().endswith("secret-ca-key")
     assert json.loads((state.root / "participants.json").read_text())["added"] == ["zoe"]
+    assert json.loads((state.root / "versions.json").read_text())["open-webui"]["version"] == "0.12.4"
     with sqlite3.connect(state.usage_db) as db:
         assert db.execute("select who from usage").fetchall() == [("zoe",)]
     assert report.secrets == "restored" and report.stack == "copy" and "name: copy" in report.next_step
@@ -209,3 +216,33 @@ def test_cli_restore_one_line_errors(tmp_path, capsys, monkeypatch):
     assert not StackState.for_stack("copy").secrets.path.exists()
     got, err = cli(capsys, "restore", str(out), "--as", "live", "--force")
     assert got == 0, err
+
+
+def test_cli_backup_of_a_stack_without_services(tmp_path, capsys, monkeypatch):
+    profile = tmp_path / "plain.yaml"
+    profile.write_text("name: plain\nmodels: {tiny: {path: bundled:tiny-fp32}}\n")
+    make_stack("plain")
+    monkeypatch.delenv("OPS_BACKUP_PASSPHRASE", raising=False)
+    target = tmp_path / "out.backup.tgz"
+    got, err = cli(capsys, "backup", str(profile), "-o", str(target))
+    assert got == 2 and "no terminal" in err and not target.exists()
+    one_line(err)
+    got, err = cli(
+        capsys, "backup", str(profile), "-o", str(target), "--passphrase-file", str(tmp_path / "nope")
+    )
+    assert got == 2 and "cannot read the passphrase file" in err
+    one_line(err)
+    monkeypatch.setenv("OPS_BACKUP_PASSPHRASE", PASSPHRASE)
+    code = main(["backup", str(profile), "-o", str(target)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "nothing was paused" in captured.out and "secrets: included, encrypted" in captured.out
+    assert ADMIN not in captured.out + captured.err
+    got, err = cli(capsys, "backup", str(profile), "-o", str(target))
+    assert got == 2 and "never overwrites" in err
+    one_line(err)
+    monkeypatch.delenv("OPS_BACKUP_PASSPHRASE")
+    code = main(["backup", str(profile), "-o", str(tmp_path), "--no-secrets", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["secrets"] is False and report["sealed"] is False
+    assert report["path"].startswith(str(tmp_path)) and report["path"].endswith(".backup.tgz")
