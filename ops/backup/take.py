@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import docker.errors
+
 from ops import archive, labels
 from ops.backup import secretbox
 from ops.backup.volumes import HELPER_SERVICE, export_volume
@@ -241,7 +243,9 @@ def _copy_volumes(stack: str, wanted: tuple[str, ...], tmp: Path, say: Say, prog
     }
     for svc, c in containers.items():
         image_id = c.attrs.get("Image", "")
-        tags = c.image.tags if image_id else []
+        tags = [c.attrs.get("Config", {}).get("Image", "")]  # the reference it was made from
+        with contextlib.suppress(docker.errors.ImageNotFound):  # an image replaced since: its id only
+            tags = c.image.tags or tags
         version = c.labels.get(labels.VERSION) or (tags[0].rpartition(":")[2] if tags else "")
         images[svc] = {"image_id": image_id, "image_tag": tags[0] if tags else "", "version": version}
     owner = {name: next((s for s, m in mounts.items() if name in m), "") for name in names}

@@ -246,3 +246,33 @@ def test_cli_backup_of_a_stack_without_services(tmp_path, capsys, monkeypatch):
     report = json.loads(capsys.readouterr().out)
     assert code == 0 and report["secrets"] is False and report["sealed"] is False
     assert report["path"].startswith(str(tmp_path)) and report["path"].endswith(".backup.tgz")
+
+
+def test_cli_restore_refuses_a_tampered_archive_and_changes_nothing(tmp_path, capsys, monkeypatch):
+    import hashlib
+    import io
+    import tarfile
+
+    out, _ = backup(tmp_path)
+    with tarfile.open(out, "r:gz") as tar:
+        members = [(m, tar.extractfile(m).read()) for m in tar]  # type: ignore[union-attr]
+    forged = b'{"added": ["mallory"], "removed": []}'
+    tampered = tmp_path / "tampered.tgz"
+    with tarfile.open(tampered, "w:gz") as tar:
+        for info, data in members:
+            if info.name == "state/participants.json":
+                data = forged
+            if info.name == archive.MANIFEST:  # the checksums made to match: only the seal tells
+                body = json.loads(data)
+                body["files"]["state/participants.json"] = {
+                    "size": len(forged),
+                    "sha256": hashlib.sha256(forged).hexdigest(),
+                }
+                data = json.dumps(body).encode()
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    monkeypatch.setenv("OPS_BACKUP_PASSPHRASE", PASSPHRASE)
+    got, err = cli(capsys, "restore", str(tampered), "--as", "copy")
+    assert got == 1 and "seal does not match" in err
+    one_line(err)
+    assert not (StackState.for_stack("copy").root / "participants.json").exists()
