@@ -371,3 +371,30 @@ def test_ops_up_uses_a_loaded_build_without_building_until_the_recipe_changes(tm
     (recipe / "Dockerfile").write_text("FROM y\n")
     assert ensure_service_image(client, service, lambda _l: None)[2] == "built"
     assert calls == [service.build_tag]
+
+
+def test_a_gzip_bundle_loads_the_same(tmp_path, cache, monkeypatch):
+    built_model(cache)
+    monkeypatch.setattr(wheels, "build", fake_wheels)
+    monkeypatch.setattr("ops.models.recipes.build.ensure_models", lambda *a, **k: {})
+    plan = stack_plan.load(str(profile(tmp_path, RECIPE_PROFILE)), ask_catalog=False)
+    result = bundle_create.create(plan, tmp_path / "z.opsbundle", compress=True)
+    assert result.compressed and result.bootstrap.startswith("tar -xzf z.opsbundle wheels")
+    monkeypatch.setenv("OPS_CACHE", str(tmp_path / "other"))
+    assert len(bundle_load.load(result.path).models) == 1
+
+
+@pytest.mark.parametrize(("online", "status"), [(True, "warn"), (False, "fail")])
+def test_offline_ready_warns_while_the_index_answers_and_fails_when_it_does_not(
+    tmp_path, cache, monkeypatch, online, status
+):
+    from ops.doctor.context import DoctorContext
+    from ops.doctor.offline import OfflineReadyCheck
+
+    monkeypatch.setattr(readiness, "network_there", lambda timeout=2.0: online)
+    path = profile(tmp_path, RECIPE_PROFILE)
+    outcome = OfflineReadyCheck().run(DoctorContext(str(path)))
+    assert outcome.status == status and "model smollm2" in outcome.detail
+    assert "ops bundle load FILE" in (outcome.fix or "")
+    built_model(cache)
+    assert OfflineReadyCheck().run(DoctorContext(str(path))).status == "ok"
