@@ -256,21 +256,29 @@ def _copy_volumes(stack: str, wanted: tuple[str, ...], tmp: Path, say: Say, prog
         size = export_volume(client, name, tmp / "volumes" / f"{key}.tar", progress=tick)
         copies.append(VolumeCopy(name, key, owner[name], size))
 
+    # Only a running container that mounts a volume read-write can change it while it is copied.
+    for c in containers.values():
+        c.reload()
+    writers = {
+        svc: {m.get("Name") for m in c.attrs.get("Mounts") or [] if m.get("Type") == "volume" and m.get("RW")}
+        for svc, c in containers.items()
+        if (c.attrs.get("State") or {}).get("Status") == "running"
+    }
     done: set[str] = set()
-    for svc, c in containers.items():
-        todo = [n for n in names if n in mounts[svc] and n not in done]
+    for svc in writers:
+        todo = [n for n in names if n in writers[svc] and n not in done]
         if not todo:
             continue
-        c.reload()
-        running = (c.attrs.get("State") or {}).get("Status") == "running"
-        if not running:
-            continue
-        with _paused(c) as clock:
+        # Every running writer of those volumes is paused with it (a volume two services share).
+        group = sorted(s for s, w in writers.items() if w & set(todo))
+        with contextlib.ExitStack() as pauses:
+            clocks = {s: pauses.enter_context(_paused(containers[s])) for s in group}
             for name in todo:
                 export(name)
                 done.add(name)
-        paused[svc] = clock()
-        say(f"{svc}: paused {paused[svc]:.2f} s while {len(todo)} volume(s) were copied")
+        for s, clock in clocks.items():
+            paused[s] = paused.get(s, 0.0) + clock()
+            say(f"{s}: paused {clock():.2f} s while {len(todo)} volume(s) were copied")
     for name in names:
         if name not in done:
             export(name)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import sqlite3
+import sys
 
 import pytest
 
@@ -276,3 +277,67 @@ def test_cli_restore_refuses_a_tampered_archive_and_changes_nothing(tmp_path, ca
     assert got == 1 and "seal does not match" in err
     one_line(err)
     assert not (StackState.for_stack("copy").root / "participants.json").exists()
+
+
+class FakeContainer:
+    def __init__(self, log, name, status, mounts):
+        self.log, self.name = log, name
+        self.labels: dict[str, str] = {}
+        self.attrs = {
+            "Image": "sha256:abc",
+            "Config": {"Image": "img:1.0"},
+            "State": {"Status": status},
+            "Mounts": [{"Type": "volume", "Name": n, "RW": rw} for n, rw in mounts],
+        }
+
+    @property
+    def image(self):
+        return type("Image", (), {"tags": ["img:1.0"]})()
+
+    def reload(self):
+        pass
+
+    def pause(self):
+        self.log.append(f"pause {self.name}")
+
+    def unpause(self):
+        self.log.append(f"unpause {self.name}")
+
+
+def test_only_running_writers_are_paused_and_only_while_their_volumes_are_copied(tmp_path, monkeypatch):
+    take_module = sys.modules["ops.backup.take"]  # (the package's `take` is the function)
+
+    log: list[str] = []
+    containers = {
+        "writer": FakeContainer(log, "writer", "running", [("ops-s-a", True)]),
+        "reader": FakeContainer(log, "reader", "running", [("ops-s-a", False)]),
+        "stopped": FakeContainer(log, "stopped", "exited", [("ops-s-b", True)]),
+    }
+    volumes = {"ops-s-a": None, "ops-s-b": None, "ops-s-c": None}
+
+    class Client:
+        class volumes:  # noqa: N801
+            @staticmethod
+            def list():
+                return [type("V", (), {"name": n})() for n in volumes]
+
+    def export(client, name, dest, progress=None):
+        log.append(f"copy {name}")
+        dest.write_bytes(b"tar of " + name.encode())
+        return 10
+
+    monkeypatch.setattr("ops.docker_engine.connect", lambda **_: Client())
+    monkeypatch.setattr("ops.reconcile.volumes", lambda client, stack: volumes)
+    monkeypatch.setattr("ops.reconcile.containers", lambda client, stack: containers)
+    monkeypatch.setattr(take_module, "export_volume", export)
+    report = snapshot("s", tmp_path / "s.tgz", wanted=(), secrets=False, passphrase=None, say=print)
+    assert log == ["pause writer", "copy ops-s-a", "unpause writer", "copy ops-s-b", "copy ops-s-c"]
+    assert set(report.paused) == {"writer"} and report.paused["writer"] >= 0
+    assert [(c.name, c.key, c.service) for c in report.volumes] == [
+        ("ops-s-a", "a", "writer"),
+        ("ops-s-b", "b", "stopped"),
+        ("ops-s-c", "c", ""),
+    ]
+    meta = archive.verify(tmp_path / "s.tgz", kind="backup").meta
+    assert meta["services"]["writer"] == {"image_id": "sha256:abc", "image_tag": "img:1.0", "version": "1.0"}
+    assert set(meta["pause_seconds"]) == {"writer"}
