@@ -19,6 +19,7 @@ State files already in the target (``participants.json``, ``versions.json``, ``u
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import time
@@ -56,8 +57,20 @@ class RestoreReport:
 
 def needs_passphrase(path: Path) -> bool:
     """True when the archive at ``path`` is sealed (or holds secrets): its passphrase is needed."""
-    manifest = archive.read_manifest(Path(path))
+    manifest = _first_look(Path(path))
     return manifest.sealed or BOX in manifest.files
+
+
+def _first_look(path: Path) -> archive.Manifest:
+    """The manifest, unchecked (for its seal's salt), read once per file version: the whole-archive
+    :func:`~ops.archive.verify` that follows is what decides."""
+    stat = path.stat() if path.is_file() else None
+    return _read_manifest(str(path), stat.st_mtime_ns if stat else 0, stat.st_size if stat else 0)
+
+
+@functools.lru_cache(maxsize=4)
+def _read_manifest(path: str, _mtime: int, _size: int) -> archive.Manifest:
+    return archive.read_manifest(Path(path))
 
 
 def restore(
@@ -74,7 +87,7 @@ def restore(
     started = time.monotonic()
     path = Path(path)
     target = check_stack_name(as_name) if as_name else None
-    first = archive.read_manifest(path)
+    first = _first_look(path)
     if first.kind != "backup":
         archive.verify(path, kind="backup")  # says what it is, in one line
     key = None
