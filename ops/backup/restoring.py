@@ -156,11 +156,11 @@ def restore(
         warnings.append(
             "the archive holds no secrets (made with --no-secrets): "
             + (
-                f"this machine's secrets of stack {stack} are kept; the data's sign-ins (Open WebUI's admin) "
+                f"this machine's secrets of stack {stack} are kept; the admin sign-ins ops made in the data "
                 "work only if they are the ones the backup was made with"
                 if had
-                else "`ops up` makes new ones, which do not match the restored data's sign-ins (Open WebUI's "
-                "admin): copy secrets.json of the stack from the machine it was made on into "
+                else "`ops up` makes new ones, which do not match the admin sign-ins ops made in the restored "
+                "data: copy secrets.json of the stack from the machine it was made on into "
                 f"{state.secrets.path} before `ops up`, or use a backup with secrets"
             )
         )
