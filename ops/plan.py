@@ -102,6 +102,8 @@ class ResolvedService:
     cap_add: tuple[str, ...] = ()
     #: The version it runs (``ops.versions``): a build argument's value or the image's tag; "" for none.
     version: str = ""
+    #: The version the profile says (or defaults to); ``version`` differs after ``ops upgrade --to``.
+    profile_version: str = ""
 
     @property
     def container_name(self) -> str:

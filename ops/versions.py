@@ -52,6 +52,8 @@ class Versioned(Protocol):
     def build_args(self) -> tuple[tuple[str, str], ...]: ...
     @property
     def version(self) -> str: ...
+    @property
+    def profile_version(self) -> str: ...
 
 
 Service = TypeVar("Service", bound=Versioned)
@@ -202,6 +204,7 @@ def resolved(service: Service, profile_version: str | None, override: tuple[str,
     """The service with its version: the profile's (or default), unless ``ops upgrade`` chose another
     over exactly that one (``override``: (version, the profile's version it was set over))."""
     base = apply(service, profile_version)
+    base = replace(base, profile_version=base.version)
     if override is not None and base.version and override[1] == base.version:
         return apply(base, override[0])
     return base

@@ -13,11 +13,9 @@ says the version it was chosen over. Changing the profile's version later wins a
 from __future__ import annotations
 
 import datetime as dt
-import inspect
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from ops import reconcile, versions
 from ops.errors import OpsError, UsageError
@@ -69,7 +67,7 @@ def upgrade(
         )
     # `ops backup` holds the stack's lock itself: the backup comes before this upgrade takes it.
     started = time.monotonic()
-    taken = _backup(plan, state, decision, say, backup, locked=False)
+    taken = _backup(plan, state, decision, say, backup, locked=False, settings=settings)
     took = round(time.monotonic() - started, 1)
     with file_lock(state.root / LOCK_FILE):
         decision = decide(plan, service, to, reconcile.containers(client, plan.name))  # still so?
@@ -77,10 +75,9 @@ def upgrade(
         alias = host_reach(plan.gateway.bind, plan.name, client).alias
         report = run(client, decision, ctx, alias, say, lambda: taken)
         report.steps["backup"], report.seconds = took, round(report.seconds + took, 1)
-        kept = state.root / versions.OVERRIDES_FILE
-        chosen = versions.read_overrides(kept).get(service)
-        over = chosen[1] if chosen and chosen[0] == decision.service.version else decision.service.version
-        where = versions.save_override(kept, service, to, over)
+        where = versions.save_override(
+            state.root / versions.OVERRIDES_FILE, service, to, decision.service.profile_version
+        )
         report.kept_in = str(where) if where else None
     return report
 
@@ -90,6 +87,7 @@ def guard_versions(
 ) -> list[UpgradeReport]:
     """For ``ops up`` (under its lock): each running service with data whose profile version changed
     goes through the guarded path before reconcile; a refusal stops ``up`` with the old version running."""
+    _forget_stale(plan, state.root / versions.OVERRIDES_FILE)
     reports = []
     for decision in pending(plan, reconcile.containers(client, plan.name)):
         say(
@@ -107,6 +105,15 @@ def guard_versions(
         )
         reports.append(report)
     return reports
+
+
+def _forget_stale(plan: StackPlan, kept: Path) -> None:
+    """Forget the versions ``ops upgrade`` chose that the plan no longer applies (the profile's version
+    changed since, or the service is gone): a later profile change back must not revive them."""
+    for name, (_version, over) in versions.read_overrides(kept).items():
+        service = plan.services.get(name)
+        if service is None or service.profile_version != over:
+            versions.save_override(kept, name, over, over)
 
 
 def _context(plan: StackPlan, state: StackState) -> StackContext:
@@ -136,7 +143,13 @@ def _backup_of(plan: StackPlan, state: StackState, decision: Decision, say: Say)
 
 
 def _backup(
-    plan: StackPlan, state: StackState, decision: Decision, say: Say, wanted: bool, locked: bool
+    plan: StackPlan,
+    state: StackState,
+    decision: Decision,
+    say: Say,
+    wanted: bool,
+    locked: bool,
+    settings: Settings | None = None,
 ) -> Path | None:
     """The stack's volumes (no secrets) into ``<state>/backups/``, before anything changes; its path.
 
@@ -145,26 +158,14 @@ def _backup(
     if not wanted:
         say("backup: skipped (--no-backup)")
         return None
-    try:
-        from ops.backup import take
-    except ImportError:
-        say("backup: ops backup is not available here; the copy kept at the switch is the safety net")
-        return None
-    extra: dict[str, Any] = {}
-    if locked:
-        if "locked" not in inspect.signature(take).parameters:
-            say(
-                "backup: skipped inside `ops up` (ops backup waits for the stack lock ops up holds); "
-                "the copy kept at the switch is the safety net"
-            )
-            return None
-        extra["locked"] = True
+    from ops.backup import take
+
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     output = (
         state.root / "backups" / f"{plan.name}-before-{decision.name}-{decision.target}-{stamp}.backup.tgz"
     )
     try:
-        take(plan, output, secrets=False, passphrase=None, say=say, **extra)
+        take(plan, output, secrets=False, passphrase=None, say=say, settings=settings, locked=locked)
     except OpsError as exc:
         raise UpgradeRefused(
             f"upgrade of {decision.name} to {decision.target} refused: the backup before it failed: {exc.message}",

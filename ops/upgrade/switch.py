@@ -153,9 +153,11 @@ def _switch(
         if decision.new.kind.chain is not None:
             decision.new.kind.chain(ctx.for_service(name), spec.url, spec.timeout)
             say(f"{name} {decision.target}: its chain works")
-    except Exception as exc:
+    except BaseException as exc:  # Ctrl-C too: the old version is put back before it ends
         say(f"{name}: the switch failed ({_reason(exc)}); putting {decision.current} back")
         _put_back(client, decision, old, real_name, new, kept if touched else {}, renamed, helper, say)
+        if not isinstance(exc, Exception):
+            raise
         raise _refused(decision, f"it failed after the switch: {_reason(exc)}", None, exc) from None
     with contextlib.suppress(docker.errors.APIError):
         old.remove(force=True)

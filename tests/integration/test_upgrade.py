@@ -193,6 +193,7 @@ def test_open_webui_upgrade_keeps_users_and_chats(tmp_path, ops_home, docker_cli
     import httpx
 
     from ops import plan as stack_plan
+    from ops import versions
     from ops.secrets import Secret
     from ops.services import Account, openwebui
     from ops.services.openwebui_users import ACCOUNTS
@@ -201,8 +202,7 @@ def test_open_webui_upgrade_keeps_users_and_chats(tmp_path, ops_home, docker_cli
 
     ui_port = free_port()
     path = tmp_path / f"{OWUI_STACK}.yaml"
-    path.write_text(
-        f"""\
+    profile = f"""\
 name: {OWUI_STACK}
 models:
   tiny: {{path: bundled:tiny-fp32}}
@@ -217,7 +217,7 @@ services:
 volumes:
   data: {{}}
 """
-    )
+    path.write_text(profile)
     url = f"http://127.0.0.1:{ui_port}"
     container = f"ops-{OWUI_STACK}-open-webui"
     try:
@@ -243,7 +243,8 @@ volumes:
         assert main(["upgrade", str(path), "open-webui", "--to", NEW, "--json"]) == 0, capsys.readouterr().err
         out, err = capsys.readouterr()
         report = json.loads(out)
-        print(f"open-webui {OLD} -> {NEW}: {report['seconds']} s, steps {report['steps']}")
+        with capsys.disabled():
+            print(f"\nopen-webui {OLD} -> {NEW}: {report['seconds']} s, steps {report['steps']}")
         assert report["image"] == f"ops-open-webui:{NEW}" and "its chain works on the copy" in err
         running = docker_client.containers.get(container)
         assert running.labels.get(VERSION) == NEW and f"ops-open-webui:{NEW}" in running.image.tags
@@ -255,6 +256,29 @@ volumes:
             got = httpx.get(f"{url}/api/v1/chats/{chats[person.email]}", headers=headers, timeout=30)
             assert got.status_code == 200 and got.json()["title"] == f"chat of {person.name}"
         assert {p.email for p in people} <= set(ACCOUNTS.existing(ctx, url))
+        assert _leftovers(docker_client) == []
+
+        # The profile says 0.12.4 itself now: `ops up` keeps the container and forgets the kept choice.
+        path.write_text(profile.replace(f'version: "{OLD}"', f'version: "{NEW}"'))
+        assert main(["up", str(path)]) == 0
+        assert "open-webui: keep (unchanged and running)" in capsys.readouterr().err
+        assert versions.read_overrides(state.root / versions.OVERRIDES_FILE) == {}
+        # And back to 0.12.3 in the profile: `ops up` goes the guarded way (a downgrade).
+        path.write_text(profile)
+        assert main(["up", str(path)]) == 0
+        err = capsys.readouterr().err
+        assert f"the profile says version {OLD}, it runs {NEW}: upgrading it the guarded way" in err
+        assert f"{OLD}: its chain works on the copy" in err and f"now runs {OLD}" in err
+        assert "open-webui: keep (unchanged and running)" in err  # reconcile found it done
+        assert docker_client.containers.get(container).labels.get(VERSION) == OLD
+        assert httpx.get(f"{url}/api/version", timeout=10).json()["version"] == OLD
+        for person in people:
+            token = openwebui.sign_in(url, person.email, person.password)
+            headers = {"authorization": f"Bearer {token}"}
+            got = httpx.get(f"{url}/api/v1/chats/{chats[person.email]}", headers=headers, timeout=30)
+            assert got.status_code == 200 and got.json()["title"] == f"chat of {person.name}"
+        backups = sorted((state.root / "backups").glob("*.backup.tgz"))
+        assert len(backups) == 2  # one before each upgrade
         assert _leftovers(docker_client) == []
     finally:
         main(["down", str(path), "--volumes", "--yes"])

@@ -164,3 +164,21 @@ def test_an_earlier_build_with_the_same_recipe_hash_is_tagged_not_rebuilt():
     assert same.tagged == ["ops-open-webui:0.12.4"] and other.tagged == []
     assert "nothing rebuilt" in said[0]
     assert not reuse_build(client, "ops-open-webui:9", "zzz")
+
+
+def test_ops_up_forgets_a_kept_version_once_the_profile_changed(tmp_path, monkeypatch):
+    from ops.upgrade import _forget_stale
+
+    monkeypatch.setenv("OPS_HOME", str(tmp_path / "home"))
+    path = versions.overrides_path("vers", Settings.from_env())
+    versions.save_override(path, "ui", "0.12.4", "0.12.3")
+    versions.save_override(path, "gone", "2", "1")
+    said = '  ui: {kind: open-webui, version: "0.12.3"}\n'
+    kept = stack_plan.resolve(load_path(_profile(tmp_path, said)))
+    assert (kept.services["ui"].version, kept.services["ui"].profile_version) == ("0.12.4", "0.12.3")
+    _forget_stale(kept, path)
+    assert versions.read_overrides(path) == {"ui": ("0.12.4", "0.12.3")}  # still applies; "gone" went
+    # The profile says 0.12.4 itself: the kept choice is forgotten, so going back to 0.12.3 means 0.12.3.
+    _forget_stale(stack_plan.resolve(load_path(_profile(tmp_path, said.replace("0.12.3", "0.12.4")))), path)
+    assert versions.read_overrides(path) == {}
+    assert stack_plan.resolve(load_path(_profile(tmp_path, said))).services["ui"].version == "0.12.3"
