@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -109,3 +110,32 @@ def test_cli_bad_input_exits_non_zero_with_one_line_and_no_traceback(
     assert err.startswith("error: ") and text in err.splitlines()[0]
     assert "hint:" in err and "Traceback" not in err
     assert not (tmp_path / "home" / "stacks" / "upg" / "versions.json").exists()
+
+
+def test_cli_prints_each_steps_time_and_where_the_version_is_kept(tmp_path, monkeypatch, capsys):
+    from ops import upgrade
+    from ops.upgrade.switch import UpgradeReport
+
+    monkeypatch.setenv("OPS_HOME", str(tmp_path / "home"))
+    path = tmp_path / "upg.yaml"
+    path.write_text(PROFILE)
+    seen = {}
+
+    def fake(plan, service, to, say, backup):
+        seen.update(service=service, to=to, backup=backup)
+        say("trial: 1.0 s")
+        steps = {"backup": 0.2, "image": 0.0, "copy": 0.1, "trial": 1.0, "switch": 2.0}
+        return UpgradeReport(
+            "upg", service, "0.12.3", to, "ops-open-webui:0.12.4", "/b.tgz", steps, 3.3, [], "/v.json"
+        )
+
+    monkeypatch.setattr(upgrade, "upgrade", fake)
+    assert main(["upgrade", str(path), "ui", "--to", "0.12.4", "--no-backup"]) == 0
+    out, err = capsys.readouterr()
+    assert seen == {"service": "ui", "to": "0.12.4", "backup": False}
+    assert "ui: 0.12.3 -> 0.12.4 in 3 s (ops-open-webui:0.12.4)" in out
+    assert "backup 0.2 s, image 0.0 s, copy 0.1 s, trial 1.0 s, switch 2.0 s" in out
+    assert "version kept in /v.json" in out and "trial: 1.0 s" in err  # progress on stderr
+    assert main(["upgrade", str(path), "ui", "--to", "0.12.4", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["steps"]["switch"] == 2.0 and report["kept_in"] == "/v.json"
