@@ -51,6 +51,7 @@ def _register() -> None:
     from ops.cli import (  # noqa: F401
         backup,
         bench,
+        bench_backup,
         bench_classroom,
         bench_doctor,
         bench_gateway,
