@@ -204,3 +204,49 @@ def test_a_bundle_brings_the_profile_up_with_the_package_index_blocked_and_no_bu
         [str(venv / "bin" / "ops"), "--version"], env=env, capture_output=True, text=True, timeout=60
     )
     assert version.returncode == 0 and version.stdout.startswith("ops "), version.stderr
+    out.unlink()
+
+
+def test_the_offline_profile_with_the_real_open_webui_comes_up_from_a_bundle_offline(
+    tmp_path, docker_client, open_webui_image, smollm2, capsys, monkeypatch
+):
+    """The shipped offline profile (renamed, its own ports): Open WebUI's image and both SmolLM2 builds
+    from a bundle, models loaded into a fresh cache, up with the package index blocked, nothing built.
+    The shared Open WebUI image is never removed: the small test above proves docker load itself."""
+    from ops.paths import shipped
+
+    stack = f"bundle-owui-{uuid.uuid4().hex[:6]}"
+    text = (shipped("profiles") / "offline.yaml").read_text()
+    text = text.replace("name: offline", f"name: {stack}").replace("port: 8000", f"port: {free_port()}")
+    text = text.replace("127.0.0.1:3000:8080", f"127.0.0.1:{free_port()}:8080")
+    profile = tmp_path / f"{stack}.yaml"
+    profile.write_text(text)
+    out = tmp_path / "offline.opsbundle"
+    try:
+        assert main(["bundle", "create", str(profile), "-o", str(out), "--no-wheels", "--json"]) == 0, (
+            capsys.readouterr().err
+        )
+        made = json.loads(capsys.readouterr().out)
+        (image,) = [i for i in made["images"] if i["recipe"] == "open-webui"]
+        assert {m["alias"] for m in made["models"]} == {"smollm2", "smollm2-fp32"}
+        cache = tmp_path / "fresh-cache"
+        monkeypatch.setenv("OPS_CACHE", str(cache))
+        assert offline_check(profile)[0] == Status.WARN
+        assert main(["bundle", "load", str(out), "--json"]) == 0, capsys.readouterr().err
+        capsys.readouterr()
+        status, detail = offline_check(profile)
+        assert status == Status.OK, detail
+        env = offline_env(OPS_CACHE=str(cache), OPS_HOME=os.environ["OPS_HOME"])
+        try:
+            up = ops(["up", str(profile), "--json"], env, timeout=900)
+            assert up.returncode == 0, up.stderr[-3000:]
+            report = json.loads(up.stdout)
+            assert [(s["image"], s["image_source"]) for s in report["services"]] == [(image["tag"], "loaded")]
+            assert "building" not in up.stderr, up.stderr[-3000:]
+            assert docker_client.images.get(image["tag"]).id == image["id"]
+            print(f"\nup from the bundle: {report['seconds']:.1f} s")
+        finally:
+            down = ops(["down", str(profile), "--volumes", "--yes"], env)
+            assert down.returncode == 0, down.stderr
+    finally:
+        out.unlink(missing_ok=True)  # 3.4 GB: not left in pytest's kept temporary folders
