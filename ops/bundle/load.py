@@ -49,6 +49,8 @@ class LoadResult:
     up_command: str
     record: str
     left_out: list[dict[str, str]]
+    #: What may not fit this machine: another ops version, wheels of another platform.
+    warnings: list[str]
 
 
 def wheelhouse(settings: Settings) -> Path:
@@ -150,7 +152,23 @@ def load(
         up_command=f"ops up {_profile_ref(profile_name, profile_file, settings)}",
         record=str(record),
         left_out=[dict(x) for x in meta.get("left_out", []) if isinstance(x, dict)],
+        warnings=_warnings(manifest, bool(wheel_names)),
     )
+
+
+def _warnings(manifest: archive.Manifest, has_wheels: bool) -> list[str]:
+    import ops
+
+    found = []
+    if manifest.ops_version != ops.__version__:
+        found.append(
+            f"made by ops {manifest.ops_version}, this is ops {ops.__version__}: install ops from the bundle's "
+            "wheels so its recipes and model folders match (`ops doctor` says what is missing)"
+        )
+    platform = str((manifest.meta.get("wheels") or {}).get("platform", ""))
+    if has_wheels and platform and platform != wheels.platform_tag():
+        found.append(f"its wheels are for {platform}, this Python is {wheels.platform_tag()}")
+    return found
 
 
 def _meta_list(meta: dict[str, Any], key: str, path: Path) -> list[dict[str, Any]]:

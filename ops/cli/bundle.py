@@ -123,6 +123,8 @@ def load_command(
         output.line(f"  model {folder} (was there already)")
     for left in result.left_out:
         output.note(f"  not in the bundle: {left.get('what')}: {left.get('reason')}")
+    for warning in result.warnings:
+        output.note(f"  warning: {warning}")
     if result.wheelhouse:
         output.line(f"  wheels in {result.wheelhouse}; on a fresh machine: {result.install_command}")
     output.line(f"next: {result.up_command}")

@@ -136,6 +136,7 @@ def test_a_bundle_without_images_loads_where_ops_finds_it(made, tmp_path, monkey
     assert (settings.home / "bundles" / "profile.yaml").read_text() == RECIPE_PROFILE
     assert registry.read(settings)["bundles"][0]["models"] == [str(placed)]
     assert not list(other_cache.glob(".bundle-load-*")), "the staging folder is removed"
+    assert result.warnings == []
     # Loaded again: the model already there is kept, not replaced.
     again = bundle_load.load(out)
     assert again.models == [] and again.models_kept == [str(placed)]
@@ -398,3 +399,14 @@ def test_offline_ready_warns_while_the_index_answers_and_fails_when_it_does_not(
     assert "ops bundle load FILE" in (outcome.fix or "")
     built_model(cache)
     assert OfflineReadyCheck().run(DoctorContext(str(path))).status == "ok"
+
+
+def test_a_bundle_of_another_ops_version_or_platform_is_loaded_with_a_warning(made, tmp_path, monkeypatch):
+    import ops
+
+    out, _folder = made
+    monkeypatch.setenv("OPS_CACHE", str(tmp_path / "other"))
+    monkeypatch.setattr(ops, "__version__", "0.0.1")
+    monkeypatch.setattr(wheels, "platform_tag", lambda: "cp399-elsewhere")
+    warnings = bundle_load.load(out).warnings
+    assert len(warnings) == 2 and "this is ops 0.0.1" in warnings[0] and "cp399-elsewhere" in warnings[1]
