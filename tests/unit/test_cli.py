@@ -119,3 +119,17 @@ def test_output_prints_fingerprints_and_brackets_verbatim(capsys):
     captured = capsys.readouterr()
     assert captured.out == f"  CA SHA-256 {fingerprint}\n"
     assert captured.err == f"{fingerprint}\n"
+
+
+def test_json_output_renders_a_plans_pydantic_specs(capsys):
+    """``ops up --json`` reports the models' plans, whose ``spec`` is the profile's pydantic model: it
+    must render as JSON, not fail with 'not JSON serializable'."""
+    from ops.cli import output
+    from ops.plan import ModelPlan
+    from ops.profiles.schema import ModelSpec
+
+    spec = ModelSpec.model_validate({"path": "bundled:tiny-fp32"})
+    output.emit_json({"models": [ModelPlan("tiny", "local", "/x", True, "ok", spec=spec)]})
+    rendered = json.loads(capsys.readouterr().out)
+    assert rendered["models"][0]["alias"] == "tiny"
+    assert rendered["models"][0]["spec"]["path"] == "bundled:tiny-fp32"
