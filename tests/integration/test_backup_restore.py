@@ -265,3 +265,20 @@ def test_4_restore_as_another_name_comes_up_with_the_same_users(
     url = f"http://127.0.0.1:{ui_port}"
     assert user_chats(url, "alice") == ["alice's kept chat"]
     assert sign_in(url, "bob").status_code == 200
+
+
+def test_5_a_backup_without_secrets_restored_on_the_same_machine_keeps_its_secrets_and_comes_up(
+    stack, capsys, monkeypatch, docker_client
+):
+    stopped = stack["folder"] / "stopped.backup.tgz"  # made by test 3, with --no-secrets and no passphrase
+    monkeypatch.delenv("OPS_BACKUP_PASSPHRASE", raising=False)
+    secrets_before = StackState.for_stack(STACK).secrets.get(openwebui.ADMIN_PASSWORD)
+    lifecycle.down(resolve(stack["loaded"], ask_catalog=False), remove_volumes=True)
+    code, out, err = run(capsys, "restore", str(stopped), "--json")
+    sys.__stdout__.write(out + err)
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["secrets"] == "kept" and "holds no secrets" in report["warnings"][0]
+    assert StackState.for_stack(STACK).secrets.get(openwebui.ADMIN_PASSWORD) == secrets_before
+    lifecycle.up(resolve(stack["loaded"]))  # the setup marker came back: no second admin is attempted
+    assert user_chats(stack["url"], "alice") == ["alice's kept chat"]
