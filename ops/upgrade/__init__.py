@@ -27,6 +27,7 @@ from ops.services import StackContext
 from ops.settings import Settings
 from ops.stack import GATEWAY_KEY
 from ops.state import StackState
+from ops.upgrade import scratch
 from ops.upgrade.decide import Decision, UpgradeRefused, check_request, decide, pending
 from ops.upgrade.switch import UpgradeReport, run
 
@@ -88,6 +89,12 @@ def guard_versions(
     """For ``ops up`` (under its lock): each running service with data whose profile version changed
     goes through the guarded path before reconcile; a refusal stops ``up`` with the old version running."""
     _forget_stale(plan, state.root / versions.OVERRIDES_FILE)
+    left = scratch.interrupted(client, plan.name)
+    if left:
+        say(
+            f"warning: an interrupted upgrade left {', '.join(left)}; a `keep` volume holds the data as it "
+            "was before its switch (`docker volume rm` them once the stack works)"
+        )
     reports = []
     for decision in pending(plan, reconcile.containers(client, plan.name)):
         say(

@@ -155,6 +155,24 @@ def remove(client, run: str) -> list[str]:
     return removed
 
 
+def interrupted(client, stack: str) -> list[str]:
+    """What an upgrade of ``stack`` that was killed mid-way left: the old version's renamed container
+    (``-before-upgrade-``) and scratch volumes (a ``keep`` copy is the data as it was at the switch)."""
+    with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
+        found = [
+            c.name
+            for c in client.containers.list(all=True, filters={"label": f"{labels.STACK}={stack}"})
+            if "-before-upgrade-" in c.name
+        ]
+        found += [
+            v.name
+            for v in client.volumes.list(filters={"label": labels.UPGRADE})
+            if v.name.startswith(f"ops-upgrade-{stack}-")
+        ]
+        return sorted(found)
+    return []
+
+
 @contextlib.contextmanager
 def _refused(what: str) -> Iterator[None]:
     try:

@@ -167,6 +167,15 @@ def test_a_working_step_carries_the_data_and_a_failing_one_changes_nothing(
         assert main(["upgrade", path, "web", "--to", "3"]) == 2
         assert "already runs version 3" in capsys.readouterr().err
 
+        # What a killed upgrade left behind, the next `ops up` points out (and touches nothing).
+        dead = f"ops-upgrade-{STACK}-web-dead0000-keep0"
+        docker_client.volumes.create(dead, labels={UPGRADE: "dead0000"})
+        try:
+            assert main(["up", path]) == 0
+            assert f"warning: an interrupted upgrade left {dead}" in capsys.readouterr().err
+        finally:
+            docker_client.volumes.get(dead).remove()
+
         # `ops up` notices a version changed in the profile and goes the guarded way: refused too.
         path = _profile(tmp_path, "2", ports)
         assert main(["up", path]) == 1
