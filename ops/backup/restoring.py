@@ -228,9 +228,13 @@ def _check(client, stack: str, state: StackState, targets, box: dict[str, bytes]
 def _write_volumes(
     client, path, manifest, volumes: dict[str, str], stack: str, say: Say, progress
 ) -> list[str]:
-    """Each archived volume into its (new or empty) target; on failure the ones made are removed."""
+    """Each archived volume into its (new or empty) target, with its labels; on failure the ones made are removed."""
     from ops import labels
 
+    extra_labels = {
+        f"volumes/{v['key']}.tar": {str(k): str(x) for k, x in (v.get("labels") or {}).items()}
+        for v in manifest.meta.get("volumes", [])
+    }
     made: list[str] = []
     try:
         for member, stream, size in archive.read_members(path, manifest):
@@ -238,7 +242,8 @@ def _write_volumes(
                 continue
             name = volumes[member]
             tick = (lambda n, _m=member: progress(f"restoring {_m}", n)) if progress else None
-            import_stream(client, name, stream, volume_labels={labels.STACK: stack}, progress=tick)
+            own = {**extra_labels.get(member, {}), labels.STACK: stack}
+            import_stream(client, name, stream, volume_labels=own, progress=tick)
             made.append(name)
             say(f"volume {name}: restored ({size / 1e6:.1f} MB)")
     except BaseException:

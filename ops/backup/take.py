@@ -68,6 +68,8 @@ class VolumeCopy:
     key: str
     service: str
     bytes: int
+    #: Its labels besides ``ops.stack`` and ``ops.volume`` (the profile's ``volumes.X.labels``).
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -183,7 +185,10 @@ def snapshot(
         for name, info in images.items():
             meta.setdefault("services", {}).setdefault(name, {}).update(info)
         meta.update(
-            volumes=[{"name": c.name, "key": c.key, "service": c.service, "bytes": c.bytes} for c in copies],
+            volumes=[
+                {"name": c.name, "key": c.key, "service": c.service, "bytes": c.bytes, "labels": c.labels}
+                for c in copies
+            ],
             pause_seconds={s: round(t, 3) for s, t in paused.items()},
             secrets="included" if box is not None else "left out",
             setup_done=markers,
@@ -233,8 +238,8 @@ def _copy_volumes(stack: str, wanted: tuple[str, ...], tmp: Path, say: Say, prog
         labelled = set(reconcile.volumes(client, stack))
     if client is None:
         return copies, paused, images
-    existing = {v.name for v in client.volumes.list()}
-    names = sorted((set(wanted) & existing) | labelled)
+    existing = {v.name: dict(v.attrs.get("Labels") or {}) for v in client.volumes.list()}
+    names = sorted((set(wanted) & set(existing)) | labelled)
     (tmp / "volumes").mkdir(parents=True, exist_ok=True)
     containers = {svc: c for svc, c in reconcile.containers(client, stack).items() if svc != HELPER_SERVICE}
     mounts = {
@@ -254,7 +259,8 @@ def _copy_volumes(stack: str, wanted: tuple[str, ...], tmp: Path, say: Say, prog
         key = volume_key(stack, name)
         tick = (lambda n: progress(f"volume {key}", n)) if progress else None
         size = export_volume(client, name, tmp / "volumes" / f"{key}.tar", progress=tick)
-        copies.append(VolumeCopy(name, key, owner[name], size))
+        own = {k: v for k, v in existing.get(name, {}).items() if k not in (labels.STACK, labels.VOLUME)}
+        copies.append(VolumeCopy(name, key, owner[name], size, own))
 
     # Only a running container that mounts a volume read-write can change it while it is copied.
     for c in containers.values():

@@ -319,7 +319,7 @@ def test_only_running_writers_are_paused_and_only_while_their_volumes_are_copied
         class volumes:  # noqa: N801
             @staticmethod
             def list():
-                return [type("V", (), {"name": n})() for n in volumes]
+                return [type("V", (), {"name": n, "attrs": {"Labels": {"team": "x"}}})() for n in volumes]
 
     def export(client, name, dest, progress=None):
         log.append(f"copy {name}")
@@ -339,5 +339,6 @@ def test_only_running_writers_are_paused_and_only_while_their_volumes_are_copied
         ("ops-s-c", "c", ""),
     ]
     meta = archive.verify(tmp_path / "s.tgz", kind="backup").meta
+    assert meta["volumes"][0]["labels"] == {"team": "x"}
     assert meta["services"]["writer"] == {"image_id": "sha256:abc", "image_tag": "img:1.0", "version": "1.0"}
     assert set(meta["pause_seconds"]) == {"writer"}
