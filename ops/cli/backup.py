@@ -88,7 +88,7 @@ def backup_command(
     passphrase_file: Path | None = typer.Option(
         None,
         "--passphrase-file",
-        help=f"Read the passphrase from this file's first line (else ${PASSPHRASE_ENV}).",
+        help=f"Read the passphrase from this file's first line (when ${PASSPHRASE_ENV} is not set).",
     ),
     json_: bool = typer.Option(False, "--json", help="Print the result as JSON (progress goes to stderr)."),
 ) -> None:
@@ -142,7 +142,7 @@ def restore_command(
     passphrase_file: Path | None = typer.Option(
         None,
         "--passphrase-file",
-        help=f"Read the passphrase from this file's first line (else ${PASSPHRASE_ENV}).",
+        help=f"Read the passphrase from this file's first line (when ${PASSPHRASE_ENV} is not set).",
     ),
     json_: bool = typer.Option(False, "--json", help="Print the result as JSON (progress goes to stderr)."),
 ) -> None:
