@@ -141,8 +141,8 @@ def start_trial(client, spec: ContainerSpec, run: str):
     return container
 
 
-def remove(client, run: str) -> list[str]:
-    """Remove every container and volume of run ``run``; returns their names."""
+def remove(client, run: str, spare: set[str] | frozenset[str] = frozenset()) -> list[str]:
+    """Remove every container and volume of run ``run`` but those in ``spare``; returns their names."""
     removed = []
     with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
         for container in client.containers.list(all=True, filters={"label": f"{labels.UPGRADE}={run}"}):
@@ -150,6 +150,8 @@ def remove(client, run: str) -> list[str]:
             removed.append(container.name)
     with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
         for volume in client.volumes.list(filters={"label": f"{labels.UPGRADE}={run}"}):
+            if volume.name in spare:
+                continue
             volume.remove(force=True)
             removed.append(volume.name)
     return removed

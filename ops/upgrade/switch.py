@@ -74,6 +74,7 @@ def run(
     name, new = decision.name, decision.new
     report = UpgradeReport(decision.stack, name, decision.current, decision.target)
     run_id = scratch.run_id()
+    spare: set[str] = set()  # the data as it was, when putting it back failed: never removed then
     old = reconcile.containers(client, decision.stack)[name]
     try:
         with timed(report, "backup", say):
@@ -98,9 +99,9 @@ def run(
         with timed(report, "trial", say):
             _trial(client, decision, ctx, scratch.trial_spec(spec, copies, scratch.free_port()), run_id, say)
         with timed(report, "switch", say):
-            _switch(client, decision, ctx, spec, old, data, run_id, helper, say)
+            _switch(client, decision, ctx, spec, old, data, run_id, helper, say, spare)
     finally:
-        report.removed = scratch.remove(client, run_id)
+        report.removed = scratch.remove(client, run_id, spare)
         if report.removed:
             say(f"removed the upgrade's scratch volumes and containers: {', '.join(report.removed)}")
     report.seconds = round(time.monotonic() - started, 1)
@@ -132,6 +133,7 @@ def _switch(
     run_id: str,
     helper: str,
     say: Say,
+    spare: set[str],
 ) -> None:
     """Stop the old container, keep its data aside, start the new version; put everything back on failure."""
     name, real_name = decision.name, old.name
@@ -155,7 +157,16 @@ def _switch(
             say(f"{name} {decision.target}: its chain works")
     except BaseException as exc:  # Ctrl-C too: the old version is put back before it ends
         say(f"{name}: the switch failed ({_reason(exc)}); putting {decision.current} back")
-        _put_back(client, decision, old, real_name, new, kept if touched else {}, renamed, helper, say)
+        try:
+            _put_back(client, decision, old, real_name, new, kept if touched else {}, renamed, helper, say)
+        except Exception as failed:
+            spare.update(kept.values())
+            raise UpgradeRefused(
+                f"upgrade of {name} to {decision.target} failed after the switch ({_reason(exc)}) and "
+                f"putting {decision.current} back failed too: {_reason(failed)}",
+                hint=f"the data as it was before the switch is kept in {', '.join(kept.values()) or 'no copy'}; "
+                f"copy it back and run `ops up {decision.stack}`",
+            ) from None
         if not isinstance(exc, Exception):
             raise
         raise _refused(decision, f"it failed after the switch: {_reason(exc)}", None, exc) from None

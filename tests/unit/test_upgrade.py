@@ -139,3 +139,27 @@ def test_cli_prints_each_steps_time_and_where_the_version_is_kept(tmp_path, monk
     assert main(["upgrade", str(path), "ui", "--to", "0.12.4", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["steps"]["switch"] == 2.0 and report["kept_in"] == "/v.json"
+
+
+def test_scratch_removal_takes_only_the_runs_own_and_spares_the_data_kept_after_a_failed_put_back():
+    from ops.upgrade import scratch
+
+    class Thing:
+        def __init__(self, name, run):
+            self.name, self.labels, self.removed = name, {"ops.upgrade": run}, False
+
+        def remove(self, force=False):
+            self.removed = True
+
+    class Listing:
+        def __init__(self, things):
+            self.things = things
+
+        def list(self, all=False, filters=None):
+            key, _, value = filters["label"].partition("=")
+            return [t for t in self.things if t.labels.get(key) == value]
+
+    trial, keep, other = Thing("t", "run1"), Thing("k", "run1"), Thing("o", "run2")
+    client = SimpleNamespace(containers=Listing([]), volumes=Listing([trial, keep, other]))
+    assert scratch.remove(client, "run1", {"k"}) == ["t"]
+    assert (trial.removed, keep.removed, other.removed) == (True, False, False)
