@@ -76,6 +76,15 @@ def _size(count: int) -> str:
     return f"{count / 1e6:.1f} MB" if count >= 100_000 else f"{count / 1e3:.1f} kB"
 
 
+#: The options both commands take (one definition each).
+_PASSPHRASE_FILE = typer.Option(
+    None,
+    "--passphrase-file",
+    help=f"Read the passphrase from this file's first line (when ${PASSPHRASE_ENV} is not set).",
+)
+_JSON = typer.Option(False, "--json", help="Print the result as JSON (progress goes to stderr).")
+
+
 @app.command("backup")
 def backup_command(
     profile: str = typer.Argument("workshop", help="Profile name or path."),
@@ -85,12 +94,8 @@ def backup_command(
     no_secrets: bool = typer.Option(
         False, "--no-secrets", help="Leave the secrets out (no passphrase needed)."
     ),
-    passphrase_file: Path | None = typer.Option(
-        None,
-        "--passphrase-file",
-        help=f"Read the passphrase from this file's first line (when ${PASSPHRASE_ENV} is not set).",
-    ),
-    json_: bool = typer.Option(False, "--json", help="Print the result as JSON (progress goes to stderr)."),
+    passphrase_file: Path | None = _PASSPHRASE_FILE,
+    json_: bool = _JSON,
 ) -> None:
     """Back up the stack's volumes and state to one archive (secrets encrypted with a passphrase)."""
     plan = stack_plan.load(profile, ask_catalog=False)
@@ -139,12 +144,8 @@ def restore_command(
     file: Path = typer.Argument(..., help="An archive `ops backup` wrote."),
     as_: str | None = typer.Option(None, "--as", help="Restore under this stack name instead."),
     force: bool = typer.Option(False, "--force", help="Replace a stack's data (backed up first)."),
-    passphrase_file: Path | None = typer.Option(
-        None,
-        "--passphrase-file",
-        help=f"Read the passphrase from this file's first line (when ${PASSPHRASE_ENV} is not set).",
-    ),
-    json_: bool = typer.Option(False, "--json", help="Print the result as JSON (progress goes to stderr)."),
+    passphrase_file: Path | None = _PASSPHRASE_FILE,
+    json_: bool = _JSON,
 ) -> None:
     """Restore a backup into an empty stack (verified whole first: a bad archive changes nothing)."""
     if as_ is not None:
