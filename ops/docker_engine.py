@@ -7,9 +7,11 @@ naming the endpoint that was tried, with a hint, instead of a docker-py tracebac
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import socket
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -176,3 +178,18 @@ def _first_line(exc: BaseException) -> str:
     """One line of an exception's text, without docker-py's generic prefix."""
     text = str(exc).strip().removeprefix("Error while fetching server API version: ")
     return (text or type(exc).__name__).splitlines()[0]
+
+
+@contextlib.contextmanager
+def refused(what: str) -> Iterator[None]:
+    """Docker's own errors inside the block become a :class:`DockerError` that says what ``ops`` was doing."""
+    try:
+        yield
+    except docker.errors.APIError as exc:
+        raise DockerError(
+            f"Docker refused to {what}: {exc.explanation or exc}", hint="see `docker info` and `ops doctor`"
+        ) from None
+    except requests.exceptions.RequestException as exc:
+        raise DockerError(
+            f"Docker did not answer while asked to {what}: {exc}", hint="see `docker info`"
+        ) from None

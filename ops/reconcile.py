@@ -8,14 +8,13 @@ wave starts only when the previous one is ready.
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import docker.errors
 
 from ops import interrupt, labels
-from ops.docker_engine import Container, Volume
+from ops.docker_engine import Container, Volume, refused
 from ops.errors import DockerError, ProbeTimeout
 from ops.network import ensure_network, network_name
 from ops.probes import wait_for
@@ -134,14 +133,14 @@ def apply(
     ensure_network(client, the_plan.stack)
     for name in the_plan.volumes_to_create:
         extra = (volume_labels or {}).get(name, {})
-        with _refused(f"create volume {name}"):
+        with refused(f"create volume {name}"):
             client.volumes.create(name, labels={**extra, labels.STACK: the_plan.stack, labels.VOLUME: name})
         say(f"volume {name} created")
     verbs = {a.service: a.verb for a in the_plan.actions}
     current = containers(client, the_plan.stack)
     for action in the_plan.actions:
         if action.verb == "remove":
-            with _refused(f"remove the container of {action.service}"):
+            with refused(f"remove the container of {action.service}"):
                 current.pop(action.service).remove(force=True)
             say(f"{action.service}: removed ({action.reason})")
     result: dict[str, Container] = {}
@@ -161,21 +160,10 @@ def apply(
     return result
 
 
-@contextlib.contextmanager
-def _refused(what: str):
-    """Docker's own errors become a :class:`DockerError` that says what ``ops`` was doing."""
-    try:
-        yield
-    except docker.errors.APIError as exc:
-        raise DockerError(
-            f"Docker refused to {what}: {exc.explanation or exc}", hint="see `docker info` and `ops doctor`"
-        ) from None
-
-
 def _converge(client, spec: ContainerSpec, verb: str, container, say: Say):
     interrupt.check()  # after Ctrl-C, start nothing new
     if verb == "replace" and container is not None:
-        with _refused(f"remove {spec.name} to replace it"):
+        with refused(f"remove {spec.name} to replace it"):
             container.remove(force=True)
         container = None
     try:

@@ -31,6 +31,7 @@ import requests
 from docker.types import Mount as DockerMount
 
 from ops import labels
+from ops.docker_engine import refused
 from ops.errors import ConflictError, DockerError
 from ops.private import open_private
 
@@ -57,7 +58,7 @@ def helper_image(client) -> str:
     with tarfile.open(fileobj=empty, mode="w"):
         pass
     repository, _, tag = HELPER_IMAGE.partition(":")
-    with _refused("import the empty volume-copy helper image"):
+    with refused("import the empty volume-copy helper image"):
         client.api.import_image_from_data(
             empty.getvalue(),
             repository=repository,
@@ -168,9 +169,9 @@ def _fill(client, volume: str, stream, image: str | None, volume_labels: Mapping
             )
     except docker.errors.NotFound:
         all_labels = {**(volume_labels or {}), labels.VOLUME: volume}
-        with _refused(f"create volume {volume}"):
+        with refused(f"create volume {volume}"):
             client.volumes.create(volume, labels=all_labels)
-    with _helper(client, volume, image, read_only=False) as helper, _refused(f"write volume {volume}"):
+    with _helper(client, volume, image, read_only=False) as helper, refused(f"write volume {volume}"):
         if not helper.put_archive("/", stream):
             raise DockerError(f"Docker did not write volume {volume}", hint="see `docker info`")
 
@@ -183,7 +184,7 @@ def _archive(client, helper, volume: str) -> Iterator:
     half-read response left open blocks the next request on the connection.)
     """
     api = client.api
-    with _refused(f"read volume {volume}"):
+    with refused(f"read volume {volume}"):
         response = api._get(
             api._url("/containers/{0}/archive", helper.id), params={"path": TARGET}, stream=True
         )
@@ -204,7 +205,7 @@ def _helper(client, volume: str, image: str | None, read_only: bool) -> Iterator
     own = {labels.SERVICE: HELPER_SERVICE, labels.VOLUME: volume}
     if stack:
         own[labels.STACK] = stack
-    with _refused(f"create a helper container for volume {volume}"):
+    with refused(f"create a helper container for volume {volume}"):
         container = client.containers.create(
             image or helper_image(client),
             ["none"],
@@ -220,20 +221,6 @@ def _helper(client, volume: str, image: str | None, read_only: bool) -> Iterator
     finally:
         with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
             container.remove(v=True, force=True)
-
-
-@contextlib.contextmanager
-def _refused(what: str) -> Iterator[None]:
-    try:
-        yield
-    except docker.errors.APIError as exc:
-        raise DockerError(
-            f"Docker refused to {what}: {exc.explanation or exc}", hint="see `docker info` and `ops doctor`"
-        ) from None
-    except requests.exceptions.RequestException as exc:
-        raise DockerError(
-            f"Docker did not answer while asked to {what}: {exc}", hint="see `docker info`"
-        ) from None
 
 
 class _Counting(io.RawIOBase):

@@ -20,6 +20,7 @@ from docker.types import Mount as DockerMount
 
 from ops import labels
 from ops.backup.volumes import copy_volume as stream_copy
+from ops.docker_engine import refused
 from ops.errors import DockerError
 from ops.images.base import BASE_IMAGE
 from ops.profiles.mappings import PortMapping
@@ -98,12 +99,12 @@ def copy_to_new(client, source: str, target: str, run: str) -> str:
 def paused(container, say: Say) -> Iterator[None]:
     """Pause ``container`` for the block (a copy never sees a half-written database), then resume it."""
     started = time.monotonic()
-    with _refused(f"pause {container.name}"):
+    with refused(f"pause {container.name}"):
         container.pause()
     try:
         yield
     finally:
-        with _refused(f"resume {container.name}"):
+        with refused(f"resume {container.name}"):
             container.unpause()
         say(f"{container.name} was paused for {time.monotonic() - started:.1f} s while its data was copied")
 
@@ -135,7 +136,7 @@ def start_trial(client, spec: ContainerSpec, run: str):
         hostname=f"{spec.service}-upgrade",
         restart_policy={"Name": "no"},
     )
-    with _refused(f"start the trial container of {spec.service}"):
+    with refused(f"start the trial container of {spec.service}"):
         container = client.containers.create(**kwargs)
         container.start()
     return container
@@ -173,12 +174,3 @@ def interrupted(client, stack: str) -> list[str]:
         ]
         return sorted(found)
     return []
-
-
-@contextlib.contextmanager
-def _refused(what: str) -> Iterator[None]:
-    try:
-        yield
-    except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
-        detail = getattr(exc, "explanation", None) or exc
-        raise DockerError(f"Docker refused to {what}: {detail}", hint="see `docker info`") from None
