@@ -119,7 +119,12 @@ def _print_whole(table: Table) -> None:
         out.print(table)
         return
     wide = Console(
-        file=out.file, width=needed, highlight=False, emoji=False, force_terminal=out.is_terminal, no_color=out.no_color
+        file=out.file,
+        width=needed,
+        highlight=False,
+        emoji=False,
+        force_terminal=out.is_terminal,
+        no_color=out.no_color,
     )
     wide.print(table)
 
