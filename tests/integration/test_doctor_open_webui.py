@@ -20,7 +20,7 @@ from tests.integration.hosts import free_port, module_home
 from tests.integration.openwebui_stack import SERVICE, open_webui_profile, stack_up
 
 STACK = f"docowui-{uuid.uuid4().hex[:6]}"
-MACHINE_CHECKS = {"host.gpu", "host.memory", "host.disk", "docker.disk"}
+MACHINE_CHECKS = {"host.gpu", "host.memory", "host.disk", "docker.disk", "docker.reclaimable"}
 
 
 home, ops_home = module_home("docowui-home")
