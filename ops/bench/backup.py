@@ -28,6 +28,7 @@ import httpx
 import yaml
 
 from ops import lifecycle, profiles, services
+from ops.errors import ConflictError
 from ops.plan import StackPlan, resolve
 from ops.profiles import LoadedProfile
 from ops.state import StackState
@@ -74,8 +75,9 @@ def run(
 ) -> BackupBench:
     """Measure backup, restore and (``bundle``) bundle-to-ready on a copy of profile ``ref``."""
     original = profiles.load(ref)
-    work = Path(tempfile.mkdtemp(prefix="ops-bench-backup-"))
     stack = f"{original.name}-bench-backup"
+    _refuse_existing(stack)
+    work = Path(tempfile.mkdtemp(prefix="ops-bench-backup-"))
     loaded = _variant(original, stack, participants, work / f"{stack}.yaml")
     result = BackupBench(original.name, stack, participants, documents)
     plan = resolve(loaded)
@@ -157,18 +159,11 @@ def _bundle(plan: StackPlan, loaded: LoadedProfile, work: Path, result: BackupBe
 
 def _variant(original: LoadedProfile, stack: str, participants: int, path: Path) -> LoadedProfile:
     """The profile under stack name ``stack``, every published port and the gateway's on a free port."""
-    from ops.bench.openwebui_variant import _absolute, _absolute_volume
+    from ops.bench.openwebui_variant import relocatable
 
-    raw = yaml.safe_load(original.path.read_text(encoding="utf-8"))
+    raw = relocatable(original)
     raw["name"] = stack
-    for alias, spec in (raw.get("models") or {}).items():
-        if isinstance(spec, dict) and spec.get("path") and alias in original.model_dirs:
-            spec["path"] = str(original.model_dirs[alias])
     for spec in (raw.get("services") or {}).values():
-        spec["volumes"] = [_absolute_volume(v, original.path.parent) for v in spec.get("volumes") or []]
-        for key in ("context", "ca_bundle"):
-            if (spec.get("build") or {}).get(key):
-                spec["build"][key] = str(_absolute(spec["build"][key], original.path.parent))
         spec["ports"] = [_free_port_mapping(p) for p in spec.get("ports") or []]
     gateway = raw.get("gateway") or {}
     gateway["port"] = _free_port()
@@ -178,6 +173,23 @@ def _variant(original: LoadedProfile, stack: str, participants: int, path: Path)
         raw["participants"] = {"count": participants}
     path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     return profiles.load_path(path)
+
+
+def _refuse_existing(stack: str) -> None:
+    """The benchmark removes its stack's volumes and state at the end: a stack of that name must not exist."""
+    from ops import reconcile
+    from ops.docker_engine import connect
+
+    client = connect()
+    if (
+        StackState.for_stack(stack).root.exists()
+        or reconcile.volumes(client, stack)
+        or reconcile.containers(client, stack)
+    ):
+        raise ConflictError(
+            f"a stack named {stack} already exists: the benchmark would remove its data at the end",
+            hint=f"`ops down {stack} --volumes` if it is a benchmark's leftover, or rename that stack",
+        )
 
 
 def _free_port() -> int:

@@ -48,16 +48,8 @@ def write_variant(
     A file, not an in-memory copy: the model host is a child process that reads its profile from disk.
     Paths relative to the original profile's folder are made absolute, so they name the same folders.
     """
-    raw = yaml.safe_load(loaded.path.read_text(encoding="utf-8"))
+    raw = relocatable(loaded)
     raw["name"] = loaded.name  # the file name no longer gives it
-    for alias, spec in (raw.get("models") or {}).items():
-        if isinstance(spec, dict) and spec.get("path") and alias in loaded.model_dirs:
-            spec["path"] = str(loaded.model_dirs[alias])
-    for spec in (raw.get("services") or {}).values():
-        spec["volumes"] = [_absolute_volume(v, loaded.path.parent) for v in spec.get("volumes") or []]
-        for key in ("context", "ca_bundle"):
-            if (spec.get("build") or {}).get(key):
-                spec["build"][key] = str(_absolute(spec["build"][key], loaded.path.parent))
     wired = raw["services"][service]
     wired["environment"] = {**(wired.get("environment") or {}), **environment}
     gateway = raw.setdefault("gateway", {}) or {}
@@ -67,6 +59,21 @@ def write_variant(
     routing.setdefault("models", {})[COUNTED] = {"default": [model], "timeout": ANSWER_TIMEOUT_MS / 1000}
     path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     return profiles.load_path(path)
+
+
+def relocatable(loaded: LoadedProfile) -> dict:
+    """``loaded``'s profile as raw YAML data whose folders (model paths, host volumes, build contexts, CA
+    bundles) are absolute, so a copy written elsewhere names the same folders."""
+    raw = yaml.safe_load(loaded.path.read_text(encoding="utf-8"))
+    for alias, spec in (raw.get("models") or {}).items():
+        if isinstance(spec, dict) and spec.get("path") and alias in loaded.model_dirs:
+            spec["path"] = str(loaded.model_dirs[alias])
+    for spec in (raw.get("services") or {}).values():
+        spec["volumes"] = [_absolute_volume(v, loaded.path.parent) for v in spec.get("volumes") or []]
+        for key in ("context", "ca_bundle"):
+            if (spec.get("build") or {}).get(key):
+                spec["build"][key] = str(_absolute(spec["build"][key], loaded.path.parent))
+    return raw
 
 
 def _absolute(value: str, folder: Path) -> Path:
